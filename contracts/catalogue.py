@@ -1,0 +1,78 @@
+"""The message catalogue: every (type, version) with its payload model and the topic it travels on."""
+
+from dataclasses import dataclass
+
+from contracts import demandes as d
+from contracts import evenements as e
+from contracts import topics as t
+from contracts.base import WireModel
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """One entry of the catalogue."""
+
+    type: str
+    version: int
+    model: type[WireModel]
+    topic: t.Topic
+
+
+def _spec(model: type[WireModel], topic: t.Topic) -> MessageSpec:
+    name = model.__name__
+    base, _, version = name.rpartition("V")
+    return MessageSpec(type=base, version=int(version), model=model, topic=topic)
+
+
+CATALOGUE: tuple[MessageSpec, ...] = (
+    _spec(d.DeclarationAccesV1, t.DEMANDES),
+    _spec(d.DemandeChangementFournisseurV1, t.DEMANDES),
+    _spec(d.DemandeMiseEnServiceV1, t.DEMANDES),
+    _spec(d.DemandeModificationREV1, t.DEMANDES),
+    _spec(d.DemandeModificationContratV1, t.DEMANDES),
+    _spec(d.DemandeCessationV1, t.DEMANDES),
+    _spec(d.DemandeReclamationV1, t.DEMANDES),
+    _spec(d.DemandeDiverseV1, t.DEMANDES),
+    _spec(d.DemandeAnnulationV1, t.DEMANDES),
+    _spec(d.DemandeInterventionTechniqueV1, t.DEMANDES),
+    _spec(d.ReservationCreneauV1, t.DEMANDES),
+    _spec(d.DeplanificationV1, t.DEMANDES),
+    _spec(d.DemandeSansPdsV1, t.DEMANDES),
+    _spec(e.DemandeQualifieeV1, t.DEMANDES_QUALIFIEES),
+    _spec(e.DemandeAccepteeV1, t.DEMANDES_RESULTATS),
+    _spec(e.DemandeRefuseeV1, t.DEMANDES_RESULTATS),
+    _spec(e.OuvertureAffaireDemandeeV1, t.AFFAIRES_COMMANDES),
+    _spec(e.AffaireStatutChangeV1, t.AFFAIRES_EVENEMENTS),
+    _spec(e.ContratEtatChangeV1, t.CONTRATS_EVENEMENTS),
+    _spec(e.InterventionDemandeeV1, t.INTERVENTIONS_COMMANDES),
+    _spec(e.AnnulationInterventionDemandeeV1, t.INTERVENTIONS_COMMANDES),
+    _spec(e.InterventionStatutChangeV1, t.INTERVENTIONS_EVENEMENTS),
+    _spec(e.TeleOperationDemandeeV1, t.SI_COMMANDES),
+    _spec(e.ResultatTeleOperationV1, t.SI_RESULTATS),
+    _spec(e.InterventionRealiseeV1, t.SI_RESULTATS),
+    _spec(e.InterventionNonRealiseeV1, t.SI_RESULTATS),
+    _spec(e.AffaireSoldeeV1, t.SI_RESULTATS),
+    _spec(e.ReleveEnregistreeV1, t.RELEVES),
+    _spec(e.NotificationEnvoyeeV1, t.NOTIFICATIONS),
+    _spec(e.FluxC15V1, t.FLUX_C15),
+    _spec(e.FluxR15V1, t.FLUX_R15),
+)
+
+_BY_KEY = {(s.type, s.version): s for s in CATALOGUE}
+_BY_MODEL = {s.model: s for s in CATALOGUE}
+
+
+def spec_for(type_: str, version: int) -> MessageSpec | None:
+    """Return the catalogue entry for (type, version), or None when unknown."""
+    return _BY_KEY.get((type_, version))
+
+
+def spec_for_model(model: type[WireModel]) -> MessageSpec:
+    """Return the catalogue entry of a payload model."""
+    return _BY_MODEL[model]
+
+
+def payload_model(type_: str, version: int) -> type[WireModel] | None:
+    """Return the payload model for (type, version), or None when unknown."""
+    spec = spec_for(type_, version)
+    return spec.model if spec else None

@@ -1,0 +1,236 @@
+"""At-least-once consumption: decode, deduplicate, dispatch to a typed handler, retry, dead-letter, then commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from faststream.kafka import KafkaMessage
+from pydantic import ValidationError
+
+from contracts.base import WireModel
+from contracts.catalogue import spec_for, spec_for_model
+from contracts.envelope import Envelope, new_envelope
+from contracts.references import event_id
+from contracts.topics import DLQ, Topic
+from platform_kit.errors import INFRASTRUCTURE_ERRORS, TransientError
+from platform_kit.logs import correlation_id
+from platform_kit.store import ConcurrencyConflict
+
+if TYPE_CHECKING:
+    from platform_kit.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=WireModel)
+Outgoing = tuple[str, Envelope]
+Handler = Callable[["HandlerContext", Any], Awaitable[None]]
+InvalidHook = Callable[[Envelope, str], Awaitable[list[Outgoing]]]
+
+_SAME: Any = object()
+MAX_CONFLICT_RETRIES = 50
+
+
+@dataclass
+class HandlerContext:
+    """What a handler knows of the message it handles, and how it builds the events it causes."""
+
+    envelope: Envelope
+    consumer: str
+    _emitted: int = field(default=0)
+
+    def emit(self, payload: WireModel, *, key: str | None = None, fournisseur: Any = _SAME) -> Outgoing:
+        """Build an event caused by this message; its id is derived from the message id, so a replay gives the same id."""
+        spec = spec_for_model(type(payload))
+        mid = event_id(self.envelope.message_id, self.consumer, spec.type, str(self._emitted))
+        self._emitted += 1
+        env = new_envelope(
+            payload,
+            key=key or self.envelope.key,
+            fournisseur=self.envelope.fournisseur if fournisseur is _SAME else fournisseur,
+            correlation_id=self.envelope.correlation_id,
+            causation_id=self.envelope.message_id,
+            message_id=mid,
+        )
+        return spec.topic.name, env
+
+
+class Consumer:
+    """One consumer group over some topics, dispatching each catalogue type to its typed handler."""
+
+    def __init__(self, runtime: Runtime, name: str, topics: tuple[Topic, ...], on_invalid: InvalidHook | None) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.group_id = f"{runtime.settings.service_name}.{name}"
+        self.topics = topics
+        self.on_invalid = on_invalid
+        self.handlers: dict[type[WireModel], Handler] = {}
+        self.subscriber: Any = None
+
+    def handles(self, model: type[M]) -> Callable[[Callable[[HandlerContext, M], Awaitable[None]]], Handler]:
+        """Register the handler of one message type."""
+
+        def register(fn: Callable[[HandlerContext, M], Awaitable[None]]) -> Handler:
+            self.handlers[model] = fn
+            return fn
+
+        return register
+
+    def bind(self) -> None:
+        """Create the faststream subscriber (manual commits, earliest offset for new groups)."""
+        from faststream.middlewares import AckPolicy
+
+        self.subscriber = self.runtime.broker.subscriber(
+            *[t.name for t in self.topics],
+            group_id=self.group_id,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=10 * 60 * 1000,
+            title=self.group_id,
+            description=f"Handles {', '.join(sorted(m.__name__ for m in self.handlers))}",
+        )
+
+        async def on_message(msg: KafkaMessage) -> None:
+            await self.process(msg)
+
+        self.subscriber(on_message)
+
+    async def process(self, msg: KafkaMessage) -> None:
+        """Handle one record end to end; never raises, commits the offset once the effect is durable."""
+        rec = msg.raw_message
+        origin = f"{getattr(rec, 'topic', '?')}/{getattr(rec, 'partition', '?')}/{getattr(rec, 'offset', '?')}"
+        body: bytes = msg.body if isinstance(msg.body, bytes) else bytes(msg.body)
+        metrics = self.runtime.metrics
+        svc = metrics.service
+        try:
+            env = Envelope.model_validate(json.loads(body))
+        except (ValueError, ValidationError) as exc:
+            await self.runtime.dead_letter(body, getattr(rec, "key", None), origin, self.group_id, f"message illisible: {exc}", 1)
+            metrics.messages.labels(svc, "-", "illisible").inc()
+            await self._ack(msg)
+            return
+        token = correlation_id.set(str(env.correlation_id))
+        try:
+            await self._dispatch(msg, env, body, origin)
+        finally:
+            correlation_id.reset(token)
+        await self._ack(msg)
+
+    async def _dispatch(self, msg: KafkaMessage, env: Envelope, body: bytes, origin: str) -> None:
+        metrics = self.runtime.metrics
+        svc = metrics.service
+        spec = spec_for(env.type, env.version)
+        if spec is None:
+            await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, f"type inconnu: {env.type} v{env.version}", 1)
+            metrics.messages.labels(svc, env.type, "type_inconnu").inc()
+            return
+        handler = self.handlers.get(spec.model)
+        if handler is None:
+            return
+        hname = spec.model.__name__
+        if await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
+            metrics.messages.labels(svc, hname, "doublon").inc()
+            return
+        try:
+            payload = spec.model.model_validate(env.payload)
+        except ValidationError as exc:
+            detail = _validation_summary(exc)
+            if self.on_invalid is not None:
+                hook = self.on_invalid
+                events = await hook(env, detail)
+                for topic, out in events:
+                    await self._infra_retry(lambda t=topic, o=out: self.runtime.publish(t, o))
+            await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, f"schéma invalide: {detail}", 1)
+            metrics.messages.labels(svc, hname, "schema_invalide").inc()
+            await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, "invalide"))
+            return
+        start = time.perf_counter()
+        outcome = await self._run_handler(handler, env, payload, body, origin)
+        metrics.latency.labels(svc, hname).observe(time.perf_counter() - start)
+        metrics.messages.labels(svc, hname, outcome).inc()
+        await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, outcome))
+
+    async def _run_handler(self, handler: Handler, env: Envelope, payload: WireModel, body: bytes, origin: str) -> str:
+        settings = self.runtime.settings
+        metrics = self.runtime.metrics
+        attempt = 0
+        conflicts = 0
+        transient_since: float | None = None
+        while True:
+            attempt += 1
+            try:
+                await handler(HandlerContext(env, self.group_id), payload)
+                return "ok"
+            except ConcurrencyConflict:
+                conflicts += 1
+                attempt -= 1
+                metrics.retries.labels(metrics.service, "conflit").inc()
+                if conflicts > MAX_CONFLICT_RETRIES:
+                    raise
+                continue
+            except INFRASTRUCTURE_ERRORS as exc:
+                attempt -= 1
+                metrics.retries.labels(metrics.service, "infrastructure").inc()
+                log.warning("infrastructure unavailable, retrying: %r", exc)
+                await asyncio.sleep(settings.backoff_max_s)
+            except TransientError as exc:
+                attempt -= 1
+                now = time.monotonic()
+                transient_since = transient_since or now
+                metrics.retries.labels(metrics.service, "transitoire").inc()
+                if now - transient_since > self.runtime.transient_budget_s:
+                    await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt + 1)
+                    return "lettre_morte"
+                log.warning("transient failure, retrying: %r", exc)
+                await asyncio.sleep(settings.backoff_max_s)
+            except Exception as exc:
+                log.exception("handler failed (attempt %d/%d)", attempt, settings.max_attempts)
+                metrics.retries.labels(metrics.service, "echec").inc()
+                if attempt >= settings.max_attempts:
+                    await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt)
+                    return "lettre_morte"
+                await asyncio.sleep(min(settings.backoff_initial_s * 2 ** (attempt - 1), settings.backoff_max_s))
+
+    async def _infra_retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a plumbing call, waiting out broker/store outages instead of failing the message."""
+        while True:
+            try:
+                return await call()
+            except INFRASTRUCTURE_ERRORS as exc:
+                log.warning("infrastructure unavailable, retrying: %r", exc)
+                await asyncio.sleep(self.runtime.settings.backoff_max_s)
+
+    async def _ack(self, msg: KafkaMessage) -> None:
+        try:
+            await msg.ack()
+        except Exception:
+            # The effect is durable and deduplicated: a failed commit only means a harmless redelivery.
+            log.warning("offset commit failed; the message may be redelivered", exc_info=True)
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def dead_letter_headers(origin: str, consumer: str, error: str, attempts: int) -> dict[str, str]:
+    """Headers of a dead letter: where it came from, who gave up, why, after how many attempts."""
+    return {
+        "x-origin": origin,
+        "x-consumer": consumer,
+        "x-error": error[:1000],
+        "x-attempts": str(attempts),
+        "x-dead-lettered-at": datetime.now(UTC).isoformat(),
+    }
+
+
+DLQ_TOPIC = DLQ.name

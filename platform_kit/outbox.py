@@ -1,0 +1,86 @@
+"""Outbox relay: publishes the events queued in aggregate documents, then removes them; a sweeper catches leftovers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from platform_kit.metrics import Metrics
+from platform_kit.store import AggregateStore
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Publishes outbox entries of registered aggregate stores, right after a commit and periodically."""
+
+    def __init__(self, broker: KafkaBroker, metrics: Metrics, interval_s: float) -> None:
+        self.broker = broker
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self.stores: list[AggregateStore] = []
+        self._task: asyncio.Task[None] | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def register(self, store: AggregateStore) -> None:
+        """Have the sweeper watch this store."""
+        self.stores.append(store)
+
+    async def publish_doc(self, store: AggregateStore, doc: dict[str, Any]) -> None:
+        """Publish one document's outbox in order, then mark the entries published."""
+        outbox: dict[str, Any] = doc.get("_outbox") or {}
+        entries = sorted(outbox.items(), key=lambda kv: int(kv[1].get("seq", 0)))
+        for _mid, entry in entries:
+            await self.broker.publish(
+                entry["value"].encode(),
+                topic=entry["topic"],
+                key=entry["key"].encode(),
+                headers={"content-type": "application/json"},
+            )
+        self.metrics.published.labels(self.metrics.service).inc(len(entries))
+        await store.mark_published(str(doc["_id"]), [mid for mid, _ in entries], int(doc.get("_v", 0)))
+
+    async def flush(self, store: AggregateStore, aggregate_id: str) -> None:
+        """Publish what one aggregate has pending (called right after a handler's commit)."""
+        lock = self._locks.setdefault(f"{store.collection.name}:{aggregate_id}", asyncio.Lock())
+        async with lock:
+            doc = await store.outbox_of(aggregate_id)
+            if doc and doc.get("_outbox"):
+                await self.publish_doc(store, doc)
+        if not lock.locked():
+            self._locks.pop(f"{store.collection.name}:{aggregate_id}", None)
+
+    async def sweep_once(self) -> int:
+        """Publish every pending outbox once; return how many documents were handled."""
+        handled = 0
+        for store in self.stores:
+            for doc in await store.pending():
+                await self.flush(store, str(doc["_id"]))
+                handled += 1
+        return handled
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("outbox sweep failed; will retry", exc_info=True)
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        """Start the periodic sweeper."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the sweeper."""
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass

@@ -1,0 +1,218 @@
+"""The composition root every service builds on: broker, store, consumers, outbox relay, HTTP app with health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Response
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+
+from contracts.envelope import Envelope
+from contracts.topics import Topic
+from platform_kit.auth import authenticator_from_settings
+from platform_kit.logs import configure_logging
+from platform_kit.messaging import DLQ_TOPIC, Consumer, HandlerContext, InvalidHook, Outgoing, dead_letter_headers
+from platform_kit.metrics import Metrics
+from platform_kit.outbox import OutboxRelay
+from platform_kit.settings import KitSettings
+from platform_kit.store import AggregateStore, Inbox, Loaded, make_client
+
+log = logging.getLogger(__name__)
+
+StartupHook = Callable[[], Awaitable[None]]
+
+
+class Runtime:
+    """Everything a service needs at run time, built once from its settings."""
+
+    def __init__(self, settings: KitSettings, *, transient_budget_s: float = 600.0) -> None:
+        self.settings = settings
+        self.transient_budget_s = transient_budget_s
+        self.metrics = Metrics(settings.service_name)
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+            client_id=f"grd-{settings.service_name}",
+            request_timeout_ms=15000,
+            logger=logging.getLogger(f"faststream.{settings.service_name}"),
+        )
+        self.auth = authenticator_from_settings(settings.api_accounts)
+        self.mongo = make_client(settings.mongodb_url)
+        self.db = self.mongo[settings.database_name]
+        self.inbox = Inbox(self.db)
+        self.relay = OutboxRelay(self.broker, self.metrics, settings.outbox_sweep_interval_s)
+        self.consumers: list[Consumer] = []
+        self.stores: list[AggregateStore] = []
+        self.startup_hooks: list[StartupHook] = []
+        self.background: list[Callable[[], Awaitable[None]]] = []
+        self.broker_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def aggregates(self, collection: str) -> AggregateStore:
+        """An aggregate store on one of the service's collections, watched by the outbox relay."""
+        store = AggregateStore(self.db[collection])
+        self.stores.append(store)
+        self.relay.register(store)
+        return store
+
+    def consumer(self, name: str, *topics: Topic, on_invalid: InvalidHook | None = None) -> Consumer:
+        """A consumer group of this service over some topics."""
+        consumer = Consumer(self, name, topics, on_invalid)
+        self.consumers.append(consumer)
+        return consumer
+
+    async def commit(
+        self, store: AggregateStore, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]
+    ) -> None:
+        """Write state + processed mark + events atomically, then publish the events at once (the sweeper is the safety net)."""
+        await store.commit(loaded, state, ctx.envelope.message_id, events)
+        if events:
+            try:
+                await self.relay.flush(store, loaded.id)
+            except Exception:
+                log.warning("immediate outbox flush failed; the sweeper will publish", exc_info=True)
+
+    async def publish(self, topic: str, envelope: Envelope) -> None:
+        """Publish one envelope directly (for effects that need no store write, e.g. a refusal of an unreadable demand)."""
+        await self.broker.publish(
+            envelope.model_dump_json().encode(),
+            topic=topic,
+            key=envelope.key.encode(),
+            headers={"content-type": "application/json"},
+        )
+
+    async def dead_letter(self, body: bytes, key: bytes | None, origin: str, consumer: str, error: str, attempts: int) -> None:
+        """Send the original bytes to the dead-letter topic with error, origin and attempt headers."""
+        log.error("dead letter", extra={"fields": {"origin": origin, "consumer": consumer, "error": error, "attempts": attempts}})
+        reason = error.split(":", 1)[0][:40]
+        self.metrics.dead_letters.labels(self.metrics.service, reason).inc()
+        while True:
+            try:
+                await self.broker.publish(
+                    body, topic=DLQ_TOPIC, key=key, headers=dead_letter_headers(origin, consumer, error, attempts)
+                )
+                return
+            except Exception:
+                log.warning("dead-letter publish failed, retrying", exc_info=True)
+                await asyncio.sleep(self.settings.backoff_max_s)
+
+    async def health(self) -> dict[str, bool]:
+        """Check the broker and the store."""
+        status = {"broker": False, "store": False}
+        try:
+            await asyncio.wait_for(self.db.command("ping"), 2)
+            status["store"] = True
+        except Exception:
+            log.debug("store ping failed", exc_info=True)
+        if self.broker_ready.is_set():
+            try:
+                status["broker"] = bool(await self.broker.ping(timeout=2))
+            except Exception:
+                log.debug("broker ping failed", exc_info=True)
+        return status
+
+    async def _start_broker(self) -> None:
+        for consumer in self.consumers:
+            consumer.bind()
+        while True:
+            try:
+                await self.broker.start()
+                break
+            except Exception:
+                log.warning("broker not reachable yet, retrying", exc_info=True)
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(2)
+        self.broker_ready.set()
+        self.relay.start()
+
+    async def _lag_loop(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            for consumer in self.consumers:
+                client = getattr(consumer.subscriber, "consumer", None)
+                if client is None:
+                    continue
+                try:
+                    for tp in client.assignment():
+                        high = client.highwater(tp)
+                        pos = await client.position(tp)
+                        if high is not None:
+                            self.metrics.lag.labels(self.metrics.service, consumer.group_id, tp.topic, str(tp.partition)).set(
+                                max(0, high - pos)
+                            )
+                except Exception:
+                    log.debug("lag probe failed", exc_info=True)
+
+    async def _ensure_indexes(self) -> None:
+        while True:
+            try:
+                for store in self.stores:
+                    await store.ensure_indexes()
+                for hook in self.startup_hooks:
+                    await hook()
+                return
+            except Exception:
+                log.warning("store not reachable yet, retrying", exc_info=True)
+                await asyncio.sleep(2)
+
+    async def start(self) -> None:
+        """Prepare the store, then connect to the broker and start consuming, in the background."""
+        await self._ensure_indexes()
+        self._tasks.append(asyncio.create_task(self._start_broker()))
+        self._tasks.append(asyncio.create_task(self._lag_loop()))
+        for job in self.background:
+            self._tasks.append(asyncio.create_task(job()))
+
+    async def stop(self) -> None:
+        """Stop consuming and publishing."""
+        for task in self._tasks:
+            task.cancel()
+        await self.relay.stop()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        await self.mongo.close()
+
+    def asyncapi(self, title: str) -> dict[str, Any]:
+        """The AsyncAPI document of the service's subscribers."""
+        spec = AsyncAPI(self.broker, title=title, version="1.0.0").to_specification()
+        result: dict[str, Any] = spec.to_jsonable()
+        return result
+
+    def http_app(self, title: str, *routers: APIRouter) -> FastAPI:
+        """The service's ASGI app: /health, /metrics, /asyncapi.json plus the service's own routes."""
+        configure_logging(self.settings.service_name, self.settings.log_level)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            yield
+            await self.stop()
+
+        app = FastAPI(title=title, lifespan=lifespan)
+
+        @app.get("/health", tags=["exploitation"])
+        async def health(response: Response) -> dict[str, Any]:
+            status = await self.health()
+            ok = all(status.values())
+            response.status_code = 200 if ok else 503
+            return {"status": "ok" if ok else "degrade", **status}
+
+        @app.get("/metrics", tags=["exploitation"])
+        async def metrics() -> Response:
+            return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+        @app.get("/asyncapi.json", tags=["exploitation"])
+        async def asyncapi() -> dict[str, Any]:
+            return self.asyncapi(title)
+
+        for router in routers:
+            app.include_router(router)
+        return app

@@ -1,0 +1,139 @@
+"""MongoDB plumbing: the client, an aggregate store whose single-document writes carry state, inbox and outbox together.
+
+The store (FerretDB or MongoDB) gives no multi-document transactions, so the unit of atomicity is one document:
+an aggregate document holds its state, the ids of the messages already applied to it (the tracking record) and
+the events still to publish (the outbox). One `update_one` conditioned on the version makes all three durable at
+once; a redelivered message finds its id in `_inbox` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from contracts.envelope import Envelope
+
+INBOX_KEEP = 200
+RESERVED = ("_id", "_v", "_inbox", "_outbox", "_pending")
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer changed the aggregate between our read and our write: reload and decide again."""
+
+
+def make_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
+    """Create the async client (PyMongo's native asyncio API; Motor is deprecated)."""
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, retryWrites=False, tz_aware=True)
+
+
+@dataclass
+class Loaded:
+    """An aggregate as read: its state (without the reserved fields), version and applied message ids."""
+
+    id: str
+    state: dict[str, Any]
+    version: int
+    inbox: list[str] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        """True when the document exists in the store."""
+        return self.version > 0
+
+    def applied(self, message_id: object) -> bool:
+        """True when the message was already applied to this aggregate."""
+        return str(message_id) in self.inbox
+
+
+def outbox_entry(topic: str, envelope: Envelope, seq: int) -> dict[str, Any]:
+    """Serialize an outgoing event for the outbox."""
+    return {"topic": topic, "seq": seq, "key": envelope.key, "value": envelope.model_dump_json()}
+
+
+class AggregateStore:
+    """Aggregates of one collection, written with optimistic concurrency, inbox and outbox in the same write."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self.collection = collection
+
+    async def ensure_indexes(self) -> None:
+        """Create the index the outbox relay uses to find unpublished events."""
+        await self.collection.create_index([("_pending", ASCENDING)])
+
+    async def load(self, aggregate_id: str) -> Loaded:
+        """Read an aggregate (an absent one has version 0 and empty state)."""
+        doc = await self.collection.find_one({"_id": aggregate_id})
+        if doc is None:
+            return Loaded(id=aggregate_id, state={}, version=0)
+        state = {k: v for k, v in doc.items() if k not in RESERVED}
+        return Loaded(id=aggregate_id, state=state, version=int(doc.get("_v", 0)), inbox=list(doc.get("_inbox", [])))
+
+    async def commit(
+        self,
+        loaded: Loaded,
+        state: dict[str, Any],
+        message_id: object,
+        events: list[tuple[str, Envelope]],
+    ) -> None:
+        """Write the new state, mark `message_id` applied and queue `events` — atomically, or raise ConcurrencyConflict."""
+        outbox = {str(env.message_id): outbox_entry(topic, env, i) for i, (topic, env) in enumerate(events)}
+        inbox = [*loaded.inbox, str(message_id)][-INBOX_KEEP:]
+        clean = {k: v for k, v in state.items() if k not in RESERVED}
+        if not loaded.exists:
+            doc = {"_id": loaded.id, **clean, "_v": 1, "_inbox": inbox, "_outbox": outbox, "_pending": bool(outbox)}
+            try:
+                await self.collection.insert_one(doc)
+            except DuplicateKeyError as exc:
+                raise ConcurrencyConflict(loaded.id) from exc
+            return
+        unset = {k: "" for k in loaded.state if k not in clean}
+        update: dict[str, Any] = {"$set": {**clean, "_v": loaded.version + 1, "_inbox": inbox}}
+        for mid, entry in outbox.items():
+            update["$set"][f"_outbox.{mid}"] = entry
+        if outbox:
+            update["$set"]["_pending"] = True
+        if unset:
+            update["$unset"] = unset
+        result = await self.collection.update_one({"_id": loaded.id, "_v": loaded.version}, update)
+        if result.matched_count != 1:
+            raise ConcurrencyConflict(loaded.id)
+
+    async def pending(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Documents holding unpublished events."""
+        cursor = self.collection.find({"_pending": True}, {"_outbox": 1, "_v": 1}).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def outbox_of(self, aggregate_id: str) -> dict[str, Any] | None:
+        """The outbox and version of one aggregate."""
+        return await self.collection.find_one({"_id": aggregate_id}, {"_outbox": 1, "_v": 1})
+
+    async def mark_published(self, aggregate_id: str, message_ids: list[str], version: int) -> None:
+        """Remove published events from the outbox; clear the pending flag if nothing new was queued meanwhile."""
+        if message_ids:
+            await self.collection.update_one(
+                {"_id": aggregate_id}, {"$unset": {f"_outbox.{mid}": "" for mid in message_ids}}
+            )
+        await self.collection.update_one({"_id": aggregate_id, "_v": version}, {"$set": {"_pending": False}})
+
+
+class Inbox:
+    """Per-consumer record of handled message ids (unique _id = consumer:message_id): the fast duplicate check."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db["inbox"]
+
+    async def seen(self, consumer: str, message_id: object) -> bool:
+        """True when this consumer already handled the message."""
+        return await self.collection.find_one({"_id": f"{consumer}:{message_id}"}, {"_id": 1}) is not None
+
+    async def mark(self, consumer: str, message_id: object, outcome: str) -> None:
+        """Record that this consumer handled the message (idempotent)."""
+        try:
+            await self.collection.insert_one({"_id": f"{consumer}:{message_id}", "outcome": outcome})
+        except DuplicateKeyError:
+            pass
