@@ -90,7 +90,7 @@ class Consumer:
             *[t.name for t in self.topics],
             group_id=self.group_id,
             ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset="earliest",
+            auto_offset_reset=self.runtime.settings.consumer_offset_reset,
             max_poll_interval_ms=10 * 60 * 1000,
             title=self.group_id,
             description=f"Handles {', '.join(sorted(m.__name__ for m in self.handlers))}",

@@ -133,6 +133,23 @@ class Runtime:
         self.broker_ready.set()
         self.relay.start()
 
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the broker is connected and every consumer has partitions assigned (tests publish after this)."""
+
+        async def ready() -> None:
+            await self.broker_ready.wait()
+            while True:
+                clients = [getattr(c.subscriber, "consumer", None) for c in self.consumers]
+                if all(client is not None and client.assignment() for client in clients):
+                    # Resolve the starting offsets now: with "latest", a message published before this would be skipped.
+                    for client in clients:
+                        for tp in client.assignment():
+                            await client.position(tp)
+                    return
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(ready(), timeout)
+
     async def _lag_loop(self) -> None:
         while True:
             await asyncio.sleep(5)

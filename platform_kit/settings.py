@@ -1,5 +1,7 @@
 """Settings every service reads, built once at start from the environment."""
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,6 +30,10 @@ class KitSettings(BaseSettings):
     backoff_max_s: float = Field(default=5.0, gt=0, description="Largest retry delay, also used while infrastructure is down.")
     outbox_sweep_interval_s: float = Field(default=0.5, gt=0, description="How often the outbox relay looks for unpublished events.")
     log_level: str = Field(default="INFO", description="Log level.")
+    consumer_offset_reset: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="Where a NEW consumer group starts: earliest (production: nothing lost) or latest (isolated test apps).",
+    )
     api_accounts: str = Field(
         default="",
         validation_alias=AliasChoices("GRD_API_ACCOUNTS"),

@@ -14,3 +14,12 @@ async def bus() -> AsyncIterator[Bus]:
     await b.start()
     yield b
     await b.stop()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Under the test command (GRD_FORBID_SKIP=1) a skipped test is a failure: a green run must have tested everything."""
+    import os
+
+    if os.environ.get("GRD_FORBID_SKIP") == "1" and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped tests are forbidden in this run: {report.longrepr}"

@@ -85,7 +85,10 @@ async def read_topic(topic: str, *, timeout: float = 2.0) -> list[tuple[dict[str
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
+        await consumer._client._metadata_update(consumer._client.cluster, [topic])
         partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            raise AssertionError(f"topic {topic} does not exist")
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -93,7 +96,8 @@ async def read_topic(topic: str, *, timeout: float = 2.0) -> list[tuple[dict[str
         out: list[tuple[dict[str, Any] | None, dict[str, str], bytes]] = []
         deadline = time.monotonic() + timeout + 10
         while time.monotonic() < deadline:
-            if all(await consumer.position(tp) >= end[tp] for tp in tps):
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True)):
                 break
             batch = await consumer.getmany(timeout_ms=int(timeout * 1000))
             for records in batch.values():

@@ -1,0 +1,14 @@
+# One image for every service of the platform; the command picks the service (python -m services.<name>).
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY pyproject.toml ./
+COPY contracts ./contracts
+COPY platform_kit ./platform_kit
+COPY demo_data ./demo_data
+COPY services ./services
+COPY simulators ./simulators
+COPY devtools ./devtools
+COPY infra/smtp_sink.py ./infra/smtp_sink.py
+RUN pip install --no-cache-dir .
+USER nobody

@@ -1,0 +1,1 @@
+"""Developer tooling: run the platform locally as separate processes, send demo demands."""

@@ -1,0 +1,70 @@
+"""Send a first demand as a supplier's system would, and follow it: `python -m devtools.demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from datetime import date, timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from contracts.common import ChoixReleve, ContratConclu
+from contracts.demandes import DemandeChangementFournisseurV1
+from contracts.envelope import new_envelope
+from contracts.references import reference_affaire
+from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, FLUX_C15
+from demo_data.generator import generate_many
+from demo_data.reference import FOURNISSEURS
+
+
+async def main() -> None:
+    """Publish a changement de fournisseur on a demo AMM PDS and print what comes back."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    offset = uuid.uuid4().int % 2000
+    pds = next(
+        p for p in generate_many(3000, start=1 + offset)
+        if p.segment == "C5" and p.etat == "en_service" and p.compteur["teleoperable"]
+    )
+    supplier = next(f.code for f in FOURNISSEURS if f.code != pds.titulaire)
+    demande = DemandeChangementFournisseurV1(
+        pds=pds.reference,
+        date_effet_souhaitee=date.today() + timedelta(days=7),
+        choix_releve=ChoixReleve.ESTIMATION,
+        contrat_conclu=ContratConclu(reference="CTR-DEMO-001", date_signature=date.today()),
+        telephones=("0601020304",),
+    )
+    env = new_envelope(demande, key=pds.reference, fournisseur=supplier)
+    ref = reference_affaire(env.message_id)
+    print(f"{supplier} demande un changement de fournisseur sur {pds.reference} (titulaire actuel : {pds.titulaire})")
+    print(f"message_id={env.message_id}  affaire attendue={ref}\n{json.dumps(env.model_dump(mode='json'), indent=2)}\n")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    await producer.send_and_wait(DEMANDES.name, env.model_dump_json().encode(), key=pds.reference.encode())
+    await producer.stop()
+    consumer = AIOKafkaConsumer(
+        DEMANDES_RESULTATS.name, AFFAIRES_EVENEMENTS.name, FLUX_C15.name,
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=f"demo-{uuid.uuid4().hex[:6]}",
+    )
+    await consumer.start()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for r in records:
+                    data = json.loads(r.value)
+                    payload = data.get("payload", {})
+                    if data.get("correlation_id") == str(env.message_id):
+                        print(f"<- {r.topic}  {data['type']}: {json.dumps(payload, ensure_ascii=False)[:300]}")
+                        if data["type"] == "AffaireStatutChange" and payload.get("statut") == "terminee":
+                            print(f"\nAffaire {ref} terminée. E-mails : voir le dossier du serveur SMTP local.")
+                            return
+    finally:
+        await consumer.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,83 @@
+"""Run the platform locally: `python -m devtools.platform start|stop|status` (the services as separate processes)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+from devtools.processes import PROCESSES, ROOT, Platform
+
+DATA = Path(os.environ.get("GRD_DATA_DIR", ROOT / ".data"))
+PIDS = DATA / "pids" / "services"
+
+
+def start(seed: int) -> None:
+    """Seed the demo data, start every process detached, wait for /health, record the pids."""
+    status()
+    platform = Platform("demo", DATA / "logs" / "services")
+    for sp in platform.processes.values():
+        sp.env[f"{sp.name.upper()}_DATABASE"] = f"grd_{sp.name}"
+    if seed:
+        print(f"[platform] seeding {seed} demo PDS into each service's database...", flush=True)
+        platform.seed(seed)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    for sp in platform.processes.values():
+        if sp.healthy():
+            print(f"[platform] {sp.name} already running on :{sp.port}")
+            continue
+        sp.start()
+        assert sp.proc is not None
+        (PIDS / f"{sp.name}.pid").write_text(str(sp.proc.pid))
+    for sp in platform.processes.values():
+        sp.wait_healthy()
+        print(f"[platform] {sp.name:<14} http://127.0.0.1:{sp.port}/health  200")
+
+
+def stop() -> None:
+    """SIGTERM every recorded process."""
+    for name in PROCESSES:
+        pidfile = PIDS / f"{name}.pid"
+        if not pidfile.exists():
+            continue
+        try:
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            print(f"[platform] stopped {name}")
+        except ProcessLookupError:
+            pass
+        pidfile.unlink()
+
+
+def status() -> None:
+    """Print which recorded processes are alive."""
+    for name in PROCESSES:
+        pidfile = PIDS / f"{name}.pid"
+        alive = False
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), 0)
+                alive = True
+            except (ProcessLookupError, ValueError):
+                alive = False
+        print(f"[platform] {name:<14} {'running' if alive else 'stopped'}")
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("--seed", type=int, default=5000, help="demo PDS to load (0: none)")
+    args = parser.parse_args()
+    if args.command == "start":
+        start(args.seed)
+    elif args.command == "stop":
+        stop()
+    else:
+        status()
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

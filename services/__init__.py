@@ -1,0 +1,1 @@
+"""The platform's services, one package each; a service never imports another."""

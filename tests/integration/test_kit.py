@@ -1,0 +1,174 @@
+"""The shared runtime against the real Kafka and FerretDB: dedup, dead letters, outbox relay, health."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from contracts.demandes import DemandeDiverseV1
+from contracts.envelope import Envelope, new_envelope
+from contracts.evenements import DemandeAccepteeV1, DemandeRefuseeV1
+from contracts.topics import DEMANDES_RESULTATS, DLQ, Topic
+from platform_kit.messaging import HandlerContext
+from platform_kit.runtime import Runtime
+from platform_kit.settings import KitSettings
+from tests.support import Bus, bootstrap, mongodb_url, read_topic, unique_db, wait_for_messages
+
+pytestmark = pytest.mark.integration
+
+
+class Harness:
+    """A throw-away runtime with one consumer on a private topic, whose handler counts effects per PDS."""
+
+    def __init__(self) -> None:
+        self.topic = Topic(f"grd.test.kit.{uuid.uuid4().hex[:8]}", 3, "test")
+        self.rt = Runtime(
+            KitSettings(
+                KAFKA_BOOTSTRAP_SERVERS=bootstrap(),
+                MONGODB_URL=mongodb_url(),
+                service_name=f"kit-test-{uuid.uuid4().hex[:6]}",
+                database=unique_db("grd_kit"),
+                max_attempts=3,
+                backoff_initial_s=0.05,
+                consumer_offset_reset="latest",
+            )
+        )
+        self.store = self.rt.aggregates("compteurs")
+        self.effects: list[str] = []
+        self.always_fail_on: set[str] = set()
+        consumer = self.rt.consumer("c", self.topic, on_invalid=self.refuse_invalid)
+        consumer.handles(DemandeDiverseV1)(self.handle)
+
+    async def refuse_invalid(self, env: Envelope, detail: str) -> list[tuple[str, Envelope]]:
+        ctx = HandlerContext(env, "kit")
+        refus = DemandeRefuseeV1(
+            demande_message_id=env.message_id, demande_type=env.type, code="MESSAGE_INVALIDE", message=detail, etape="test"
+        )
+        return [ctx.emit(refus)]
+
+    async def handle(self, ctx: HandlerContext, p: DemandeDiverseV1) -> None:
+        if p.sous_type in self.always_fail_on:
+            raise RuntimeError("panne simulée du handler")
+        loaded = await self.store.load(p.pds)
+        if loaded.applied(ctx.envelope.message_id):
+            return
+        self.effects.append(str(ctx.envelope.message_id))
+        accepted = DemandeAccepteeV1(
+            demande_message_id=ctx.envelope.message_id, demande_type="DemandeDiverse", pds=p.pds, message="ok"
+        )
+        await self.rt.commit(self.store, loaded, {"n": loaded.state.get("n", 0) + 1}, ctx, [ctx.emit(accepted)])
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    h = Harness()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+    await admin.start()
+    await admin.create_topics([NewTopic(h.topic.name, 3, 1)])
+    await admin.close()
+    await h.rt.start()
+    await h.rt.wait_ready()
+    yield h
+    await h.rt.stop()
+
+
+def demande(pds: str, sous_type: str = "info") -> DemandeDiverseV1:
+    return DemandeDiverseV1(pds=pds, sous_type=sous_type, observations="test", date_souhaitee=date(2030, 1, 1))
+
+
+async def until(predicate: object, timeout: float = 30) -> None:
+    assert callable(predicate)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_same_message_delivered_twice_has_one_effect_and_one_event(harness: Harness, bus: Bus) -> None:
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    env = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(env, harness.topic.name)
+    await bus.send_envelope(env, harness.topic.name)
+    marker = new_envelope(demande(pds, "marqueur"), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(marker, harness.topic.name)
+    await until(lambda: str(marker.message_id) in harness.effects)
+    assert harness.effects.count(str(env.message_id)) == 1
+    loaded = await harness.store.load(pds)
+    assert loaded.state["n"] == 2
+    events = await wait_for_messages(
+        DEMANDES_RESULTATS.name, lambda d: d["payload"].get("demande_message_id") == str(env.message_id)
+    )
+    assert len(events) == 1
+
+
+async def test_malformed_message_is_dead_lettered_and_the_next_one_is_handled(harness: Harness, bus: Bus) -> None:
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    garbage = f"{{pas du json {uuid.uuid4()}".encode()
+    await bus.send_raw(harness.topic.name, garbage, pds.encode())
+    good = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(good, harness.topic.name)
+    await until(lambda: str(good.message_id) in harness.effects)
+    dead = [(h, v) for _d, h, v in await read_topic(DLQ.name) if v == garbage]
+    assert len(dead) == 1
+    headers = dead[0][0]
+    assert headers["x-origin"].startswith(harness.topic.name + "/")
+    assert headers["x-attempts"] == "1"
+    assert "illisible" in headers["x-error"]
+
+
+async def test_handler_that_always_fails_is_dead_lettered_after_bounded_attempts(harness: Harness, bus: Bus) -> None:
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    harness.always_fail_on.add("poison")
+    poison = new_envelope(demande(pds, "poison"), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(poison, harness.topic.name)
+    after = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(after, harness.topic.name)
+    await until(lambda: str(after.message_id) in harness.effects)
+    dead = [h for d, h, _v in await read_topic(DLQ.name) if d and d.get("message_id") == str(poison.message_id)]
+    assert len(dead) == 1
+    assert dead[0]["x-attempts"] == "3"
+    assert "panne simulée" in dead[0]["x-error"]
+    assert dead[0]["x-consumer"].endswith(".c")
+
+
+async def test_schema_invalid_payload_gets_a_refusal_and_a_dead_letter(harness: Harness, bus: Bus) -> None:
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    env = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
+    broken = env.model_copy(update={"payload": {"pds": pds, "sous_type": "x"}})
+    await bus.send_envelope(broken, harness.topic.name)
+    refusals = await wait_for_messages(
+        DEMANDES_RESULTATS.name, lambda d: d["payload"].get("demande_message_id") == str(env.message_id)
+    )
+    assert refusals[0]["payload"]["code"] == "MESSAGE_INVALIDE"
+    assert "observations" in refusals[0]["payload"]["message"]
+    dead = [h for d, h, _v in await read_topic(DLQ.name) if d and d.get("message_id") == str(env.message_id)]
+    assert len(dead) == 1 and "schéma invalide" in dead[0]["x-error"]
+
+
+async def test_outbox_left_behind_by_a_crash_is_published_by_the_sweeper(harness: Harness) -> None:
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    cause = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
+    ctx = HandlerContext(cause, "crash")
+    event = ctx.emit(DemandeAccepteeV1(demande_message_id=cause.message_id, demande_type="X", pds=pds, message="ok"))
+    loaded = await harness.store.load(pds)
+    # Commit without the immediate flush: exactly the state a crash right after the store write leaves.
+    await harness.store.commit(loaded, {"n": 1}, cause.message_id, [event])
+    found = await wait_for_messages(DEMANDES_RESULTATS.name, lambda d: d["message_id"] == str(event[1].message_id))
+    assert len(found) == 1
+    await until(lambda: True)
+    doc = await harness.store.collection.find_one({"_id": pds})
+    assert doc is not None
+    for _ in range(50):
+        doc = await harness.store.collection.find_one({"_id": pds})
+        assert doc is not None
+        if not doc["_pending"]:
+            break
+        await asyncio.sleep(0.1)
+    assert doc["_outbox"] == {} and doc["_pending"] is False
+
+
+async def test_health_reports_broker_and_store(harness: Harness) -> None:
+    assert await harness.rt.health() == {"broker": True, "store": True}
