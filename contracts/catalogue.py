@@ -1,5 +1,6 @@
 """The message catalogue: every (type, version) with its payload model and the topic it travels on."""
 
+import builtins
 from dataclasses import dataclass
 
 from contracts import demandes as d
@@ -14,7 +15,7 @@ class MessageSpec:
 
     type: str
     version: int
-    model: type[WireModel]
+    model: builtins.type[WireModel]
     topic: t.Topic
 
 

@@ -87,18 +87,19 @@ def generate(i: int) -> PdsGen:
     tension = "HTA" if segment == "C2" else "BT"
     etat = "en_service" if rng.random() < 0.85 else "resilie"
     amm = segment == "C5" and rng.random() < 0.7
+    cadrans = ["HP", "HC"] if i % 2 else ["BASE"]
     localisation = "exterieur" if rng.random() < 0.4 else "interieur"
-    compteur = {
+    compteur: dict[str, object] = {
         "reference": compteur_reference(i),
         "type": "AMM" if amm else "electronique",
         "amm": amm,
         "localisation": localisation,
         "mode_releve": "telereleve" if amm else "sur_site",
         "teleoperable": amm and i % 17 != 0,
-        "cadrans": ["HP", "HC"] if i % 2 else ["BASE"],
+        "cadrans": cadrans,
     }
     puissance = rng.choice(PUISSANCES_C5) if segment == "C5" else float(rng.choice((42, 60, 120, 250)))
-    branchement = {
+    branchement: dict[str, object] = {
         "type": "aerosouterrain" if i % 2 else "souterrain",
         "puissance_raccordement_kva": 36.0 if segment == "C5" else puissance * 1.5,
         "protection": f"disjoncteur {int(puissance * 5)} A" if segment == "C5" else "cellule HTA" if segment == "C2" else "TGBT",
@@ -112,13 +113,13 @@ def generate(i: int) -> PdsGen:
     occupant_precedent = {"nom": NOMS[(i + 5) % len(NOMS)], "prenom": PRENOMS[(i + 2) % len(PRENOMS)]}
     debut = TODAY_ANCHOR - timedelta(days=200 + i % 400)
     first_mes = debut - timedelta(days=900 + i % 3000)
-    contrat = None
+    contrat: dict[str, object] | None = None
     if titulaire is not None:
         four = next(f for f in FOURNISSEURS if f.code == titulaire)
         contrat = {
             "id": f"CT-{pds_reference(i)}-1",
             "titulaire": titulaire,
-            "service": "HPHC" if compteur["cadrans"] == ["HP", "HC"] else "BASE",
+            "service": "HPHC" if cadrans == ["HP", "HC"] else "BASE",
             "puissance_souscrite_kva": puissance,
             "usage": "residentiel" if segment == "C5" else "professionnel",
             "re_code": four.re_c2 if segment == "C5" else four.re_c1,
@@ -126,7 +127,6 @@ def generate(i: int) -> PdsGen:
         }
     releves = []
     base = 10_000 + (i % 5000) * 3
-    cadrans = list(compteur["cadrans"])  # type: ignore[call-overload]
     for k in range(6):
         d = debut + timedelta(days=60 * k + 30) - timedelta(days=200)
         holder = titulaire if d >= debut else precedent

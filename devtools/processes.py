@@ -40,7 +40,7 @@ class ServiceProcess:
     def start(self) -> None:
         """Start the process (its output goes to a log file)."""
         self.starts += 1
-        log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child process
+        log = open(self.log_dir / f"{self.name}.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
         )
@@ -99,7 +99,7 @@ class Platform:
 
     def seed(self, count: int) -> None:
         """Load the demo data into every service's own database."""
-        for name, sp in self.processes.items():
+        for sp in self.processes.values():
             seed_module = f"{sp.module}.seed"
             if not (ROOT / seed_module.replace(".", "/")).with_suffix(".py").exists():
                 continue

@@ -145,7 +145,7 @@ class Consumer:
                 hook = self.on_invalid
                 events = await hook(env, detail)
                 for topic, out in events:
-                    await self._infra_retry(lambda t=topic, o=out: self.runtime.publish(t, o))
+                    await self._publish_retrying(topic, out)
             await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, f"schéma invalide: {detail}", 1)
             metrics.messages.labels(svc, hname, "schema_invalide").inc()
             await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, "invalide"))
@@ -196,6 +196,9 @@ class Consumer:
                     await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt)
                     return "lettre_morte"
                 await asyncio.sleep(min(settings.backoff_initial_s * 2 ** (attempt - 1), settings.backoff_max_s))
+
+    async def _publish_retrying(self, topic: str, envelope: Envelope) -> None:
+        await self._infra_retry(lambda: self.runtime.publish(topic, envelope))
 
     async def _infra_retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run a plumbing call, waiting out broker/store outages instead of failing the message."""

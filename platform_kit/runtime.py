@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
@@ -51,7 +51,7 @@ class Runtime:
         self.consumers: list[Consumer] = []
         self.stores: list[AggregateStore] = []
         self.startup_hooks: list[StartupHook] = []
-        self.background: list[Callable[[], Awaitable[None]]] = []
+        self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.broker_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -143,6 +143,7 @@ class Runtime:
                 if all(client is not None and client.assignment() for client in clients):
                     # Resolve the starting offsets now: with "latest", a message published before this would be skipped.
                     for client in clients:
+                        assert client is not None
                         for tp in client.assignment():
                             await client.position(tp)
                     return

@@ -16,8 +16,8 @@ from contracts.references import reference_affaire
 from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ, FLUX_C15
 from demo_data.generator import PdsGen, generate_many
 from demo_data.reference import FOURNISSEURS, fournisseur
-from tests.e2e.conftest import SEED_COUNT
 from devtools.processes import Platform
+from tests.e2e.conftest import SEED_COUNT
 from tests.support import Bus, mails, read_topic, wait_for_mails, wait_for_messages
 
 pytestmark = pytest.mark.e2e
@@ -177,7 +177,7 @@ async def test_a_service_killed_mid_flow_loses_and_doubles_nothing(platform: Pla
     await asyncio.to_thread(victim.wait_healthy)
     await asyncio.to_thread(platform["affaires"].wait_healthy)
 
-    for p, supplier, env in demandes:
+    for _p, _supplier, env in demandes:
         ref = reference_affaire(env.message_id)
         await wait_for_messages(
             AFFAIRES_EVENEMENTS.name,
@@ -187,7 +187,7 @@ async def test_a_service_killed_mid_flow_loses_and_doubles_nothing(platform: Pla
     await asyncio.sleep(3)
     results = [d for d, _h, _v in await read_topic(DEMANDES_RESULTATS.name) if d]
     flux = [d for d, _h, _v in await read_topic(FLUX_C15.name) if d]
-    for p, supplier, env in demandes:
+    for _p, supplier, env in demandes:
         ref = reference_affaire(env.message_id)
         assert len([d for d in results if by_demande(env.message_id)(d)]) == 1
         events = sorted(d["payload"]["evenement"] for d in flux if d["payload"]["reference_affaire"] == ref)
