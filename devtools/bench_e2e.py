@@ -1,0 +1,285 @@
+"""End-to-end benchmark: N mixed demands over M PDS through the running services, against a raw aiokafka+pymongo relay.
+
+`python -m devtools.bench_e2e --demands 5000 --pds 100000` (needs the local stack: `infra/up.sh`, `source .data/env`).
+Prints throughput, end-to-end latency p50/p95/p99 (publish → outcome, publish → last effect = the outcome e-mail
+recorded by notifications), CPU seconds and peak RSS per process; then a raw baseline doing the same number of hops
+and store writes per demand with bare aiokafka + pymongo, and the ratio ours / raw; then p99 at half the measured
+maximum throughput. Nothing here is a test: it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform as pyplatform
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pymongo import AsyncMongoClient
+
+from contracts.common import Contact
+from contracts.demandes import DemandeDiverseV1, DemandeReclamationV1
+from contracts.envelope import new_envelope
+from contracts.topics import DEMANDES, DEMANDES_RESULTATS, NOTIFICATIONS
+from demo_data.generator import generate_many
+from demo_data.reference import FOURNISSEURS
+from devtools.processes import ROOT, Platform
+
+#: Kafka hops and store writes a demande diverse makes through our services (referentiel → affaires → notifications):
+#: each hop consumes, writes its aggregate (state + inbox + outbox in one update), clears the outbox, marks the inbox.
+HOPS = 3
+WRITES_PER_HOP = 3
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of values, in the values' unit."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+@dataclass
+class Phase:
+    """The numbers of one measured phase."""
+
+    demands: int
+    seconds: float
+    outcome_ms: list[float]
+    effect_ms: list[float]
+
+    @property
+    def throughput(self) -> float:
+        """Demands per second, first publish to last effect."""
+        return self.demands / self.seconds if self.seconds else float("nan")
+
+    def line(self, label: str) -> str:
+        """One line of the report."""
+        o, e = self.outcome_ms, self.effect_ms
+        return (
+            f"{label:<34} {self.throughput:8.1f} demands/s | outcome p50 {percentile(o, 50):7.1f} p95 {percentile(o, 95):7.1f} "
+            f"p99 {percentile(o, 99):7.1f} ms | last effect p50 {percentile(e, 50):7.1f} p95 {percentile(e, 95):7.1f} "
+            f"p99 {percentile(e, 99):7.1f} ms ({len(e)}/{self.demands} complete)"
+        )
+
+
+def mixed_demands(count: int, pds_count: int) -> list[tuple[Any, str, str]]:
+    """(payload, key, supplier): demandes diverses and réclamations by the holders of PDS spread over the seeded range."""
+    step = max(1, pds_count // max(1, count))
+    held = [p for p in generate_many(pds_count) if p.titulaire][:: max(1, step // 2)]
+    out = []
+    today = date.today()
+    for i in range(count):
+        p = held[i % len(held)]
+        if i % 3 == 2:
+            payload: Any = DemandeReclamationV1(pds=p.reference, sous_type="facturation", nature="contestation",
+                                                demandeur=Contact(nom="MARTIN", prenom="Léa", telephone="0601020304"))
+        else:
+            payload = DemandeDiverseV1(pds=p.reference, sous_type="information", observations=f"bench {i}",
+                                       date_souhaitee=today + timedelta(days=5))
+        out.append((payload, p.reference, p.titulaire or FOURNISSEURS[0].code))
+    return out
+
+
+async def run_ours(demands: list[tuple[Any, str, str]], rate: float | None, timeout: float) -> Phase:
+    """Publish the demands (as fast as possible, or at `rate`/s) and time each to its outcome and its outcome e-mail."""
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    consumer = AIOKafkaConsumer(DEMANDES_RESULTATS.name, NOTIFICATIONS.name, bootstrap_servers=bootstrap,
+                                auto_offset_reset="latest", group_id=f"bench-{uuid.uuid4().hex[:6]}")
+    await consumer.start()
+    while not consumer.assignment():
+        await asyncio.sleep(0.1)
+    for tp in consumer.assignment():
+        await consumer.position(tp)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
+    await producer.start()
+    sent: dict[str, float] = {}
+    outcome: dict[str, float] = {}
+    effect: dict[str, float] = {}
+
+    async def collect() -> None:
+        while len(effect) < len(demands):
+            batch = await consumer.getmany(timeout_ms=500)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    d = json.loads(r.value)
+                    cid = d.get("correlation_id")
+                    if cid not in sent:
+                        continue
+                    if r.topic == DEMANDES_RESULTATS.name:
+                        outcome.setdefault(cid, now)
+                    elif d["payload"].get("modele") in ("demande_acceptee", "demande_refusee"):
+                        effect.setdefault(cid, now)
+
+    collector = asyncio.create_task(collect())
+    t0 = time.perf_counter()
+    for i, (payload, key, supplier) in enumerate(demands):
+        env = new_envelope(payload, key=key, fournisseur=supplier)
+        sent[str(env.message_id)] = time.perf_counter()
+        await producer.send(DEMANDES.name, env.model_dump_json().encode(), key=key.encode())
+        if rate:
+            await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - time.perf_counter()))
+    await producer.flush()
+    try:
+        await asyncio.wait_for(collector, timeout)
+    except TimeoutError:
+        pass
+    end = max(effect.values(), default=time.perf_counter())
+    await producer.stop()
+    await consumer.stop()
+    return Phase(
+        len(demands), end - t0,
+        [(outcome[m] - sent[m]) * 1000 for m in outcome], [(effect[m] - sent[m]) * 1000 for m in effect],
+    )
+
+
+async def run_raw(count: int, timeout: float) -> Phase:
+    """The raw baseline: HOPS stages, each consuming, doing WRITES_PER_HOP single-document writes, producing to the next."""
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    run = uuid.uuid4().hex[:6]
+    topics = [f"bench.raw.{run}.{i}" for i in range(HOPS + 1)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(t, 3, 1) for t in topics])
+    await admin.close()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGODB_URL"])
+    db = mongo[f"bench_raw_{run}"]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
+    await producer.start()
+    done: dict[str, float] = {}
+
+    async def stage(i: int) -> None:
+        consumer = AIOKafkaConsumer(topics[i], bootstrap_servers=bootstrap, group_id=f"raw-{run}-{i}",
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        coll = db[f"stage{i}"]
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for r in records:
+                        d = json.loads(r.value)
+                        await coll.insert_one({"_id": d["id"], "v": 1, "outbox": [d]})
+                        await coll.update_one({"_id": d["id"]}, {"$set": {"outbox": []}})
+                        await coll.update_one({"_id": d["id"]}, {"$set": {"done": True}})
+                        if i + 1 < HOPS:
+                            await producer.send_and_wait(topics[i + 1], r.value, key=r.key)
+                        else:
+                            done[d["id"]] = time.perf_counter()
+                        await consumer.commit()
+        finally:
+            await consumer.stop()
+
+    stages = [asyncio.create_task(stage(i)) for i in range(HOPS)]
+    await asyncio.sleep(3)
+    sent: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for n in range(count):
+        mid = uuid.uuid4().hex
+        sent[mid] = time.perf_counter()
+        await producer.send(topics[0], json.dumps({"id": mid, "n": n}).encode(), key=str(n % 1000).encode())
+    await producer.flush()
+    deadline = time.monotonic() + timeout
+    while len(done) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    end = max(done.values(), default=time.perf_counter())
+    for s in stages:
+        s.cancel()
+    await asyncio.gather(*stages, return_exceptions=True)
+    await producer.stop()
+    await mongo.drop_database(f"bench_raw_{run}")
+    await mongo.close()
+    lat = [(done[m] - sent[m]) * 1000 for m in done]
+    return Phase(count, end - t0, lat, lat)
+
+
+class ProcessMeter:
+    """CPU seconds and peak RSS of the platform's processes during a phase."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.procs = {n: psutil.Process(sp.proc.pid) for n, sp in platform.processes.items() if sp.proc}
+        self.cpu0 = {n: sum(p.cpu_times()[:2]) for n, p in self.procs.items()}
+        self.peak = {n: 0 for n in self.procs}
+        self._task = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        while True:
+            for n, p in self.procs.items():
+                self.peak[n] = max(self.peak[n], p.memory_info().rss)
+            await asyncio.sleep(0.25)
+
+    async def stop(self) -> list[str]:
+        """Stop sampling; one line per process."""
+        self._task.cancel()
+        lines = []
+        for n, p in self.procs.items():
+            cpu = sum(p.cpu_times()[:2]) - self.cpu0[n]
+            lines.append(f"  {n:<14} CPU {cpu:7.1f} s   peak RSS {self.peak[n] / 2**20:6.1f} MB")
+        return lines
+
+
+async def bench(platform: Platform, demands: int, pds: int, timeout: float) -> list[str]:
+    """All phases; returns the report lines."""
+    work = mixed_demands(demands, pds)
+    warm = mixed_demands(50, pds)
+    await run_ours(warm, None, 120)
+    meter = ProcessMeter(platform)
+    ours = await run_ours(work, None, timeout)
+    per_process = await meter.stop()
+    raw = await run_raw(demands, timeout)
+    half_rate = ours.throughput / 2
+    half = await run_ours(mixed_demands(max(200, demands // 4), pds), half_rate, timeout)
+    cpu = psutil.cpu_count()
+    mem = psutil.virtual_memory().total / 2**30
+    return [
+        f"machine: {pyplatform.platform()}, {cpu} CPU, {mem:.0f} GiB; store: FerretDB 1.24 (SQLite); Kafka 3.9.1 single node",
+        f"workload: {demands} mixed demands (2/3 demandes diverses, 1/3 réclamations) over {pds} seeded PDS",
+        ours.line("ours, max rate"),
+        raw.line(f"raw relay ({HOPS} hops x {WRITES_PER_HOP} writes)"),
+        f"ratio ours / raw throughput: {ours.throughput / raw.throughput:.2f}",
+        half.line(f"ours at half max ({half_rate:.0f}/s)"),
+        "per process during the max-rate phase:",
+        *per_process,
+    ]
+
+
+def main() -> None:
+    """Command-line entry point: seed, start the services, run the phases, print and save the report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--demands", type=int, default=5000)
+    parser.add_argument("--pds", type=int, default=100_000)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-latest.txt")
+    args = parser.parse_args()
+    run_id = f"bench{uuid.uuid4().hex[:6]}"
+    data = Path(os.environ.get("GRD_DATA_DIR", ROOT / ".data"))
+    platform = Platform(run_id, data / "logs" / run_id, port_offset=int(os.environ.get("GRD_TEST_PORT_OFFSET", "0")))
+    for sp in platform.processes.values():
+        sp.env[f"{sp.name.upper()}_LOG_LEVEL"] = "WARNING"
+    print(f"[bench] seeding {args.pds} PDS into every service and starting them ({run_id})...", flush=True)
+    t = time.perf_counter()
+    platform.seed(args.pds)
+    print(f"[bench] seeded in {time.perf_counter() - t:.0f} s", flush=True)
+    platform.start()
+    try:
+        lines = asyncio.run(bench(platform, args.demands, args.pds, args.timeout))
+    finally:
+        platform.stop()
+    text = "\n".join(lines)
+    print(text)
+    args.out.write_text(text + "\n")
+    print(f"[bench] written to {args.out}; median of a run is noisy on 2 cores: run it twice.")
+
+
+if __name__ == "__main__":
+    main()
