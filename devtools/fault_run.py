@@ -74,9 +74,11 @@ class Report:
         return "\n".join(lines)
 
 
-def plan_demands(count: int, seed_count: int, rng: random.Random) -> list[tuple[str, str, WireModel, str, str]]:
-    """(kind, expected, payload, key, supplier) for a mixed stream over many PDS."""
-    pool = list(generate_many(seed_count))
+def plan_demands(
+    count: int, seed_count: int, rng: random.Random, exclude: frozenset[str] = frozenset()
+) -> list[tuple[str, str, WireModel, str, str]]:
+    """(kind, expected, payload, key, supplier) for a mixed stream over many PDS (avoiding PDS changed by earlier runs)."""
+    pool = [p for p in generate_many(seed_count) if p.reference not in exclude]
     amm = [p for p in pool if p.segment == "C5" and p.etat == "en_service" and p.compteur["teleoperable"] and p.titulaire]
     held = [p for p in pool if p.etat == "en_service" and p.titulaire]
     rng.shuffle(amm)
@@ -285,12 +287,15 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
     return report
 
 
-async def run(platform: Platform, demands: int, seed_count: int, kills_per_service: int, seed: int, timeout: float) -> Report:
+async def run(
+    platform: Platform, demands: int, seed_count: int, kills_per_service: int, seed: int, timeout: float,
+    exclude: frozenset[str] = frozenset(),
+) -> Report:
     """Publish the mixed stream under chaos, then reconcile."""
     from aiokafka import AIOKafkaProducer
 
     rng = random.Random(seed)
-    plan = plan_demands(demands, seed_count, rng)
+    plan = plan_demands(demands, seed_count, rng, exclude)
     held = next(p for p in generate_many(seed_count) if p.titulaire)
     producer = AIOKafkaProducer(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"], acks="all",
                                 enable_idempotence=True, request_timeout_ms=10000)

@@ -23,3 +23,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if os.environ.get("GRD_FORBID_SKIP") == "1" and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"skipped tests are forbidden in this run: {report.longrepr}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Chaos tests (services killed, broker and store restarted) run last, after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
