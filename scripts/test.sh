@@ -22,7 +22,7 @@ infra/up.sh
 source "$GRD_DATA_DIR/env"
 
 echo "[test] ruff" >&2
-ruff check contracts platform_kit demo_data services simulators tests scripts
+ruff check contracts platform_kit demo_data services simulators devtools tests scripts
 echo "[test] mypy --strict" >&2
 mypy contracts platform_kit demo_data services simulators devtools
 echo "[test] pytest" >&2
