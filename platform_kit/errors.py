@@ -1,7 +1,5 @@
 """Error classes that decide how a failing handler is retried."""
 
-import asyncio
-
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
@@ -18,6 +16,4 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     KafkaTimeoutError,
     NodeNotReadyError,
     RequestTimedOutError,
-    asyncio.TimeoutError,
-    ConnectionError,
 )

@@ -174,11 +174,6 @@ class Consumer:
                 if conflicts > MAX_CONFLICT_RETRIES:
                     raise
                 continue
-            except INFRASTRUCTURE_ERRORS as exc:
-                attempt -= 1
-                metrics.retries.labels(metrics.service, "infrastructure").inc()
-                log.warning("infrastructure unavailable, retrying: %r", exc)
-                await asyncio.sleep(settings.backoff_max_s)
             except TransientError as exc:
                 attempt -= 1
                 now = time.monotonic()
@@ -188,6 +183,11 @@ class Consumer:
                     await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt + 1)
                     return "lettre_morte"
                 log.warning("transient failure, retrying: %r", exc)
+                await asyncio.sleep(settings.backoff_max_s)
+            except INFRASTRUCTURE_ERRORS as exc:
+                attempt -= 1
+                metrics.retries.labels(metrics.service, "infrastructure").inc()
+                log.warning("infrastructure unavailable, retrying: %r", exc)
                 await asyncio.sleep(settings.backoff_max_s)
             except Exception as exc:
                 log.exception("handler failed (attempt %d/%d)", attempt, settings.max_attempts)

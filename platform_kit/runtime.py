@@ -53,6 +53,7 @@ class Runtime:
         self.startup_hooks: list[StartupHook] = []
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.broker_ready = asyncio.Event()
+        self.store_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def aggregates(self, collection: str) -> AggregateStore:
@@ -181,13 +182,17 @@ class Runtime:
                 log.warning("store not reachable yet, retrying", exc_info=True)
                 await asyncio.sleep(2)
 
-    async def start(self) -> None:
-        """Prepare the store, then connect to the broker and start consuming, in the background."""
+    async def _boot(self) -> None:
         await self._ensure_indexes()
-        self._tasks.append(asyncio.create_task(self._start_broker()))
-        self._tasks.append(asyncio.create_task(self._lag_loop()))
+        self.store_ready.set()
         for job in self.background:
             self._tasks.append(asyncio.create_task(job()))
+        await self._start_broker()
+
+    async def start(self) -> None:
+        """Prepare the store, connect to the broker and start consuming, in the background (/health says 503 meanwhile)."""
+        self._tasks.append(asyncio.create_task(self._boot()))
+        self._tasks.append(asyncio.create_task(self._lag_loop()))
 
     async def stop(self) -> None:
         """Stop consuming and publishing."""

@@ -39,11 +39,8 @@ class Loaded:
     state: dict[str, Any]
     version: int
     inbox: list[str] = field(default_factory=list)
-
-    @property
-    def exists(self) -> bool:
-        """True when the document exists in the store."""
-        return self.version > 0
+    exists: bool = False
+    versioned: bool = False
 
     def applied(self, message_id: object) -> bool:
         """True when the message was already applied to this aggregate."""
@@ -71,7 +68,11 @@ class AggregateStore:
         if doc is None:
             return Loaded(id=aggregate_id, state={}, version=0)
         state = {k: v for k, v in doc.items() if k not in RESERVED}
-        return Loaded(id=aggregate_id, state=state, version=int(doc.get("_v", 0)), inbox=list(doc.get("_inbox", [])))
+        # A document seeded in bulk may carry no version yet: it exists, at version 0.
+        return Loaded(
+            id=aggregate_id, state=state, version=int(doc.get("_v", 0)), inbox=list(doc.get("_inbox", [])), exists=True,
+            versioned="_v" in doc,
+        )
 
     async def commit(
         self,
@@ -99,7 +100,8 @@ class AggregateStore:
             update["$set"]["_pending"] = True
         if unset:
             update["$unset"] = unset
-        result = await self.collection.update_one({"_id": loaded.id, "_v": loaded.version}, update)
+        expected: Any = loaded.version if loaded.versioned else {"$exists": False}
+        result = await self.collection.update_one({"_id": loaded.id, "_v": expected}, update)
         if result.matched_count != 1:
             raise ConcurrencyConflict(loaded.id)
 

@@ -189,13 +189,9 @@ async def test_reclamation_accepted_with_attachment_and_too_large_one_refused(af
     ref = pds()
     demandeur = Contact(nom="MARTIN", prenom="Marie", telephone="0600000000")
     pj = PieceJointe(nom="releve.txt", type_mime="text/plain", contenu_base64=base64.b64encode(b"index 12345").decode())
-    ok = qualifiee(
-        DemandeReclamationV1(pds=ref, sous_type="facturation", nature="index", piece_jointe=pj, demandeur=demandeur), ref
-    )
+    ok = qualifiee(DemandeReclamationV1(pds=ref, sous_type="facturation", nature="index", piece_jointe=pj, demandeur=demandeur), ref)
     gros = PieceJointe(nom="photo.jpg", type_mime="image/jpeg", contenu_base64=base64.b64encode(b"x" * (TAILLE_MAX + 1)).decode())
-    ko = qualifiee(
-        DemandeReclamationV1(pds=ref, sous_type="facturation", nature="index", piece_jointe=gros, demandeur=demandeur), ref
-    )
+    ko = qualifiee(DemandeReclamationV1(pds=ref, sous_type="facturation", nature="index", piece_jointe=gros, demandeur=demandeur), ref)
     await bus.send(ok, fournisseur="LUMEN", key=ref)
     await bus.send(ko, fournisseur="LUMEN", key=ref)
 

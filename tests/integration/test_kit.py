@@ -172,3 +172,13 @@ async def test_outbox_left_behind_by_a_crash_is_published_by_the_sweeper(harness
 
 async def test_health_reports_broker_and_store(harness: Harness) -> None:
     assert await harness.rt.health() == {"broker": True, "store": True}
+
+
+async def test_document_seeded_without_version_is_updated_not_reinserted(harness: Harness, bus: Bus) -> None:
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    await harness.store.collection.insert_one({"_id": pds, "n": 40})
+    env = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(env, harness.topic.name)
+    await until(lambda: str(env.message_id) in harness.effects)
+    loaded = await harness.store.load(pds)
+    assert loaded.state["n"] == 41 and loaded.version == 1 and loaded.applied(env.message_id)

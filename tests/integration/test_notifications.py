@@ -115,9 +115,7 @@ async def test_demande_acceptee_mails_the_supplier_with_the_affaire_reference(bu
     assert mail["To"] == "gestion@lumen.example"
     assert str(mail["Subject"]) == f"[GRD] Demande enregistrée – affaire {ref}"
     assert ref in mail.get_content()
-    [event] = await wait_for_messages(
-        topics.NOTIFICATIONS.name, lambda d: d["payload"].get("email_message_id") == mid, timeout=30
-    )
+    [event] = await wait_for_messages(topics.NOTIFICATIONS.name, lambda d: d["payload"].get("email_message_id") == mid, timeout=30)
     assert event["payload"]["destinataires"] == ["gestion@lumen.example"]
     assert event["causation_id"] == str(env.message_id)
 

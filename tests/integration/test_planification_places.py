@@ -74,3 +74,20 @@ async def test_free_is_idempotent_and_gives_the_place_back(places: Places) -> No
     assert await places.liberer("A1") == 1
     assert await places.liberer("A1") == 0
     assert await places.reserver(SLOT, 1, "A2", "m2") == f"{SLOT}#0"
+
+
+async def test_a_crash_after_the_old_place_was_freed_is_finished_by_the_redelivery(places: Places) -> None:
+    await places.reserver(SLOT, 3, "A1", "m1")
+    # State left by a crash after the old place was deleted but before the new one was renamed.
+    await places.collection.delete_one({"_id": f"{SLOT}#0"})
+    await places.collection.insert_one({"_id": f"{AUTRE}#1", "creneau_id": AUTRE, "n": 1, "titulaire": "A1@m2"})
+    assert await places.reserver(AUTRE, 3, "A1", "m2") == f"{AUTRE}#1"
+    assert (await places.place_de("A1") or {})["_id"] == f"{AUTRE}#1"
+    assert await places.collection.count_documents({}) == 1
+
+
+async def test_a_crash_before_the_pointer_was_written_keeps_the_claimed_place(places: Places) -> None:
+    await places.collection.insert_one({"_id": f"{SLOT}#2", "creneau_id": SLOT, "n": 2, "titulaire": "A1"})
+    assert await places.reserver(SLOT, 3, "A1", "m1") == f"{SLOT}#2"
+    assert await places.collection.count_documents({}) == 1
+    assert await places.liberer("A1") == 1

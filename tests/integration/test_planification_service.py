@@ -64,9 +64,7 @@ def pds() -> str:
 
 
 def compteur(amm: bool = False, localisation: str = "interieur") -> CompteurInfo:
-    return CompteurInfo(
-        reference="CPT-T", amm=amm, localisation=localisation, mode_releve="telereleve" if amm else "sur_site", teleoperable=amm
-    )
+    return CompteurInfo(reference="CPT-T", amm=amm, localisation=localisation, mode_releve="telereleve" if amm else "sur_site", teleoperable=amm)
 
 
 async def demander(
@@ -118,20 +116,14 @@ async def qualifier(bus: Bus, demande: WireModel, p: str, fournisseur: str = "LU
 
 async def statut(ref: str, valeur: str, count: int = 1) -> list[dict[str, Any]]:
     def match(m: dict[str, Any]) -> bool:
-        return (
-            m.get("type") == "InterventionStatutChange"
-            and m["payload"]["reference_affaire"] == ref
-            and m["payload"]["statut"] == valeur
-        )
+        return m.get("type") == "InterventionStatutChange" and m["payload"]["reference_affaire"] == ref and m["payload"]["statut"] == valeur
 
     return [m["payload"] for m in await wait_for_messages(INTERVENTIONS_EVENEMENTS.name, match, count=count, timeout=30)]
 
 
 async def issues(mids: list[uuid.UUID]) -> list[dict[str, Any]]:
     wanted = {str(m) for m in mids}
-    msgs = await wait_for_messages(
-        DEMANDES_RESULTATS.name, lambda m: m["payload"].get("demande_message_id") in wanted, count=len(wanted), timeout=30
-    )
+    msgs = await wait_for_messages(DEMANDES_RESULTATS.name, lambda m: m["payload"].get("demande_message_id") in wanted, count=len(wanted), timeout=30)
     return msgs
 
 
@@ -187,9 +179,7 @@ async def test_concurrent_reservations_through_kafka_never_overbook(app: FastAPI
     for ref, _p in affaires:
         await statut(ref, "demandee")
     slot = "Z04-20261112-AM-CR"
-    mids = await asyncio.gather(
-        *(qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id=slot), p) for ref, p in affaires)
-    )
+    mids = await asyncio.gather(*(qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id=slot), p) for ref, p in affaires))
     outcomes = await issues(list(mids))
     assert sum(m["type"] == "DemandeAcceptee" for m in outcomes) == 3
     assert sorted(m["payload"].get("code") for m in outcomes if m["type"] == "DemandeRefusee") == ["CRENEAU_COMPLET"] * 9
@@ -247,12 +237,10 @@ async def test_teleoperation_success_and_fallback_to_an_appointment(app: FastAPI
     amm = compteur(amm=True)
     ref_ok, p_ok = await demander(bus, ModeIntervention.TELEOPERATION, c=amm)
     ref_ko, p_ko = await demander(bus, ModeIntervention.TELEOPERATION, c=amm)
-    for ref in (ref_ok, ref_ko):
-        await wait_for_messages(
-            SI_COMMANDES.name,
-            lambda m, r=ref: m["payload"].get("reference_affaire") == r and m["type"] == "TeleOperationDemandee",
-            timeout=30,
-        )
+    refs = {ref_ok, ref_ko}
+    await wait_for_messages(
+        SI_COMMANDES.name, lambda m: m["type"] == "TeleOperationDemandee" and m["payload"].get("reference_affaire") in refs, count=2, timeout=30
+    )
     index = (IndexCadran(cadran="BASE", valeur=12345),)
     await bus.send(
         ResultatTeleOperationV1(reference_affaire=ref_ok, pds=p_ok, succes=True, date_realisation=DESIREE, index=index),
@@ -283,12 +271,8 @@ async def test_presence_non_obligatoire_reserves_a_half_day_then_cancellation_fr
 
 
 async def test_technician_results(app: FastAPI, bus: Bus) -> None:
-    ref_ok, p_ok = await demander(
-        bus, ModeIntervention.PRESENCE_NON_OBLIGATOIRE, c=compteur(localisation="exterieur"), zone="Z05"
-    )
-    ref_ko, p_ko = await demander(
-        bus, ModeIntervention.PRESENCE_NON_OBLIGATOIRE, c=compteur(localisation="exterieur"), zone="Z05"
-    )
+    ref_ok, p_ok = await demander(bus, ModeIntervention.PRESENCE_NON_OBLIGATOIRE, c=compteur(localisation="exterieur"), zone="Z05")
+    ref_ko, p_ko = await demander(bus, ModeIntervention.PRESENCE_NON_OBLIGATOIRE, c=compteur(localisation="exterieur"), zone="Z05")
     await statut(ref_ok, "planifiee")
     await statut(ref_ko, "planifiee")
     index = (IndexCadran(cadran="HP", valeur=7), IndexCadran(cadran="HC", valeur=8))

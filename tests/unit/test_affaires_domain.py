@@ -64,9 +64,7 @@ def contexte(localisation: str = "exterieur", etat: str = "en_service") -> Conte
     )
 
 
-def qualifiee(
-    demande: WireModel, niveau: NiveauAcces = NiveauAcces.TITULAIRE, ctx: ContextePds | None = None
-) -> DemandeQualifieeV1:
+def qualifiee(demande: WireModel, niveau: NiveauAcces = NiveauAcces.TITULAIRE, ctx: ContextePds | None = None) -> DemandeQualifieeV1:
     """A qualified demand around a supplier demand."""
     return DemandeQualifieeV1(
         demande_message_id=uuid.uuid4(),
@@ -121,9 +119,7 @@ def affaire_ouverte(type_affaire: TypeAffaire = TypeAffaire.CHANGEMENT_FOURNISSE
 
 def intervention(affaire: Affaire, statut: StatutIntervention, **kw: Any) -> InterventionStatutChangeV1:
     """An intervention state change of an affaire."""
-    return InterventionStatutChangeV1(
-        reference_affaire=affaire.reference, pds=affaire.pds, statut=statut, mode=ModeIntervention.CRENEAU, **kw
-    )
+    return InterventionStatutChangeV1(reference_affaire=affaire.reference, pds=affaire.pds, statut=statut, mode=ModeIntervention.CRENEAU, **kw)
 
 
 RELEVE = Releve(date_releve=TODAY, index=(IndexCadran(cadran="BASE", valeur=12345),), nature=NatureReleve.REELLE)
@@ -202,9 +198,7 @@ def diverse(jours: int = 3) -> DemandeDiverseV1:
 
 def technique(jours: int = 3) -> DemandeInterventionTechniqueV1:
     """An intervention technique request."""
-    return DemandeInterventionTechniqueV1(
-        pds=PDS, sous_type="verification_compteur", date_souhaitee=TODAY + timedelta(days=jours)
-    )
+    return DemandeInterventionTechniqueV1(pds=PDS, sous_type="verification_compteur", date_souhaitee=TODAY + timedelta(days=jours))
 
 
 def decide_creation(demande: WireModel, q: DemandeQualifieeV1, fournisseur: str | None = LUMEN) -> Decision | Refus:
@@ -230,9 +224,7 @@ def decide_creation(demande: WireModel, q: DemandeQualifieeV1, fournisseur: str 
         ),
     ],
 )
-def test_demand_opens_affaire_with_reference_from_demand_id(
-    demande: WireModel, type_affaire: TypeAffaire, evenements: list[str]
-) -> None:
+def test_demand_opens_affaire_with_reference_from_demand_id(demande: WireModel, type_affaire: TypeAffaire, evenements: list[str]) -> None:
     q = qualifiee(demande)
     decision = decided(decide_creation(demande, q))
     assert decision.affaire.reference == reference_affaire(q.demande_message_id)
@@ -335,9 +327,7 @@ def test_annulation_without_intervention_asks_no_intervention_cancellation() -> 
 
 def _realisee() -> Affaire:
     affaire = affaire_ouverte()
-    return domain.suivre_intervention(
-        affaire, intervention(affaire, StatutIntervention.REALISEE, date_realisation=TODAY), AT
-    ).affaire
+    return domain.suivre_intervention(affaire, intervention(affaire, StatutIntervention.REALISEE, date_realisation=TODAY), AT).affaire
 
 
 def _terminee() -> Affaire:
@@ -424,9 +414,7 @@ def test_intervention_event_on_cancelled_affaire_only_records_history() -> None:
 
 def contrat(affaire: Affaire, etat: EtatContrat, titulaire: str = LUMEN, pds: str = PDS) -> ContratEtatChangeV1:
     """A contract state change caused by an affaire."""
-    return ContratEtatChangeV1(
-        contrat_id="CT-1", pds=pds, titulaire=titulaire, etat=etat, reference_affaire=affaire.reference, date_effet=TODAY
-    )
+    return ContratEtatChangeV1(contrat_id="CT-1", pds=pds, titulaire=titulaire, etat=etat, reference_affaire=affaire.reference, date_effet=TODAY)
 
 
 @pytest.mark.parametrize(
@@ -443,9 +431,7 @@ def contrat(affaire: Affaire, etat: EtatContrat, titulaire: str = LUMEN, pds: st
         (TypeAffaire.CESSATION, EtatContrat.EN_SERVICE, LUMEN, PDS, False),
     ],
 )
-def test_contract_final_state_ends_contract_affaire(
-    type_affaire: TypeAffaire, etat: EtatContrat, titulaire: str, pds: str, termine: bool
-) -> None:
+def test_contract_final_state_ends_contract_affaire(type_affaire: TypeAffaire, etat: EtatContrat, titulaire: str, pds: str, termine: bool) -> None:
     affaire = affaire_ouverte(type_affaire)
     decision = domain.suivre_contrat(affaire, contrat(affaire, etat, titulaire, pds), AT)
     if not termine:

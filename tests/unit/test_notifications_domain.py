@@ -92,9 +92,7 @@ def contrat(**kw: Any) -> ContratEtatChangeV1:
     return ContratEtatChangeV1(**{**base, **kw})
 
 
-def decide(
-    ev: Evenement, suivi: SuiviAffaire | None = None, env_fournisseur: str | None = "LUMEN", adresse: str | None = LUMEN
-) -> Decision:
+def decide(ev: Evenement, suivi: SuiviAffaire | None = None, env_fournisseur: str | None = "LUMEN", adresse: str | None = LUMEN) -> Decision:
     return decider(
         ev,
         fournisseur=fournisseur_concerne(ev, env_fournisseur),
@@ -279,17 +277,13 @@ def test_message_id_is_stable_and_per_template() -> None:
 
 def test_message_headers() -> None:
     [mail] = decide(accepte()).mails
-    msg = Renderer().message(
-        mail, expediteur="GRD <portail@grd.example>", message_id="<x@y>", now=datetime(2026, 1, 1, tzinfo=UTC)
-    )
+    msg = Renderer().message(mail, expediteur="GRD <portail@grd.example>", message_id="<x@y>", now=datetime(2026, 1, 1, tzinfo=UTC))
     assert msg["Message-ID"] == "<x@y>"
     assert msg["To"] == LUMEN
     assert msg["X-GRD-Reference-Affaire"] == REF
     assert REF in str(msg["Subject"])
 
 
-@pytest.mark.parametrize(
-    ("jour", "texte"), [(date(2026, 1, 1), "jeudi 1 janvier 2026"), (date(2026, 8, 15), "samedi 15 août 2026")]
-)
+@pytest.mark.parametrize(("jour", "texte"), [(date(2026, 1, 1), "jeudi 1 janvier 2026"), (date(2026, 8, 15), "samedi 15 août 2026")])
 def test_date_fr(jour: date, texte: str) -> None:
     assert date_fr(jour) == texte

@@ -31,18 +31,12 @@ MODE = ModeIntervention
 OP = OperationTechnique
 
 
-def compteur(
-    amm: bool = False, localisation: str = "interieur", releve: str = "sur_site", teleoperable: bool = True
-) -> CompteurInfo:
+def compteur(amm: bool = False, localisation: str = "interieur", releve: str = "sur_site", teleoperable: bool = True) -> CompteurInfo:
     return CompteurInfo(reference="CPT1", amm=amm, localisation=localisation, mode_releve=releve, teleoperable=teleoperable)
 
 
-def besoin(
-    mode: ModeIntervention = MODE.CRENEAU, op: OperationTechnique = OP.CHANGEMENT_FOURNISSEUR, kva: float = 0
-) -> BesoinIntervention:
-    return BesoinIntervention(
-        mode=mode, operation=op, date_souhaitee=date(2026, 11, 10), duree_minutes=0, augmentation_puissance_kva=kva
-    )
+def besoin(mode: ModeIntervention = MODE.CRENEAU, op: OperationTechnique = OP.CHANGEMENT_FOURNISSEUR, kva: float = 0) -> BesoinIntervention:
+    return BesoinIntervention(mode=mode, operation=op, date_souhaitee=date(2026, 11, 10), duree_minutes=0, augmentation_puissance_kva=kva)
 
 
 def commande(b: BesoinIntervention | None = None, c: CompteurInfo | None = None) -> InterventionDemandeeV1:
@@ -64,9 +58,7 @@ def qualifiee(demande_type: str = "ReservationCreneau") -> DemandeQualifieeV1:
         zone="Z01",
         compteur=compteur(),
     )
-    return DemandeQualifieeV1(
-        demande_message_id=uuid.uuid4(), demande_type=demande_type, demande={}, niveau_acces="titulaire", contexte=ctx
-    )
+    return DemandeQualifieeV1(demande_message_id=uuid.uuid4(), demande_type=demande_type, demande={}, niveau_acces="titulaire", contexte=ctx)
 
 
 @pytest.mark.parametrize(
@@ -139,18 +131,14 @@ def test_power_increase_above_6_kva_needs_a_technical_study() -> None:
 
 
 def test_teleoperation_sends_a_command_to_the_head_end() -> None:
-    dec = d.recevoir_intervention(
-        commande(besoin(MODE.TELEOPERATION), compteur(amm=True, releve="telereleve")), "LUMEN", CAL, TODAY
-    )
+    dec = d.recevoir_intervention(commande(besoin(MODE.TELEOPERATION), compteur(amm=True, releve="telereleve")), "LUMEN", CAL, TODAY)
     assert isinstance(dec.evenements[0], TeleOperationDemandeeV1)
     assert dec.evenements[0].date_effet == date(2026, 11, 10)
     assert dec.etat.statut == StatutIntervention.DEMANDEE
 
 
 def test_presence_non_obligatoire_offers_half_days_from_the_desired_date() -> None:
-    dec = d.recevoir_intervention(
-        commande(besoin(MODE.PRESENCE_NON_OBLIGATOIRE), compteur(localisation="exterieur")), "L", CAL, TODAY
-    )
+    dec = d.recevoir_intervention(commande(besoin(MODE.PRESENCE_NON_OBLIGATOIRE), compteur(localisation="exterieur")), "L", CAL, TODAY)
     assert dec.evenements == []
     assert dec.candidats[0].id == "Z01-20261110-AM-PNO"
     planned = d.planifier(dec.etat, dec.candidats[0])
@@ -242,16 +230,12 @@ def test_teleoperation_result_success_and_fallback() -> None:
     index = (IndexCadran(cadran="BASE", valeur=1234),)
     ok = d.resultat_teleoperation(
         to,
-        ResultatTeleOperationV1(
-            reference_affaire="AREF1", pds=PDS, succes=True, date_realisation=date(2026, 11, 10), index=index
-        ),
+        ResultatTeleOperationV1(reference_affaire="AREF1", pds=PDS, succes=True, date_realisation=date(2026, 11, 10), index=index),
     )
     assert ok is not None
     assert ok.etat.statut == StatutIntervention.REALISEE
     assert ok.etat.releve is not None and ok.etat.releve.nature == "reelle" and ok.etat.releve.index == index
-    ko = d.resultat_teleoperation(
-        to, ResultatTeleOperationV1(reference_affaire="AREF1", pds=PDS, succes=False, motif_echec="injoignable")
-    )
+    ko = d.resultat_teleoperation(to, ResultatTeleOperationV1(reference_affaire="AREF1", pds=PDS, succes=False, motif_echec="injoignable"))
     assert ko is not None
     assert (ko.etat.mode, ko.etat.statut) == (MODE.CRENEAU, StatutIntervention.DEMANDEE)
     assert ko.etat.motif == "téléopération impossible : injoignable"

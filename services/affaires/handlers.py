@@ -1,0 +1,154 @@
+"""Thin typed handlers of the affaires consumers: load the aggregate, let the domain decide, commit state + events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from contracts import topics
+from contracts.demandes import DemandeAnnulationV1, DemandeDiverseV1, DemandeInterventionTechniqueV1, DemandeReclamationV1
+from contracts.evenements import (
+    AffaireSoldeeV1,
+    ContratEtatChangeV1,
+    DemandeQualifieeV1,
+    DemandeRefuseeV1,
+    InterventionStatutChangeV1,
+    OuvertureAffaireDemandeeV1,
+)
+from contracts.references import reference_affaire
+from platform_kit.messaging import HandlerContext
+from platform_kit.runtime import Runtime
+from platform_kit.store import Loaded
+from services.affaires import domain
+from services.affaires.domain import Affaire, Decision, Refus
+from services.affaires.settings import Settings
+from services.affaires.store import AffairesStore
+
+
+class AffairesHandlers:
+    """The service's use cases, one per message type, wired on its three consumer groups."""
+
+    def __init__(self, rt: Runtime, store: AffairesStore, settings: Settings, aujourdhui: Callable[[], date]) -> None:
+        self.rt = rt
+        self.store = store
+        self.settings = settings
+        self.aujourdhui = aujourdhui
+
+    def brancher(self) -> None:
+        """Register the consumers and their handlers on the runtime."""
+        commandes = self.rt.consumer("commandes", topics.AFFAIRES_COMMANDES)
+        commandes.handles(OuvertureAffaireDemandeeV1)(self.ouverture)
+        demandes = self.rt.consumer("demandes", topics.DEMANDES_QUALIFIEES)
+        demandes.handles(DemandeQualifieeV1)(self.demande)
+        suivi = self.rt.consumer("suivi", topics.INTERVENTIONS_EVENEMENTS, topics.CONTRATS_EVENEMENTS, topics.SI_RESULTATS)
+        suivi.handles(InterventionStatutChangeV1)(self.intervention)
+        suivi.handles(ContratEtatChangeV1)(self.contrat)
+        suivi.handles(AffaireSoldeeV1)(self.soldee)
+
+    async def _appliquer(self, loaded: Loaded, decision: Decision, ctx: HandlerContext) -> None:
+        affaire = decision.affaire
+        events = [ctx.emit(e, key=affaire.pds, fournisseur=affaire.fournisseur) for e in decision.evenements]
+        await self.rt.commit(self.store.affaires, loaded, affaire.model_dump(mode="json"), ctx, events)
+
+    async def _refuser(self, q: DemandeQualifieeV1, refus: Refus, ctx: HandlerContext) -> None:
+        loaded = await self.store.refus.load(str(q.demande_message_id))
+        if loaded.exists:
+            return
+        evt = DemandeRefuseeV1(
+            demande_message_id=q.demande_message_id,
+            demande_type=q.demande_type,
+            pds=q.contexte.pds,
+            code=refus.code,
+            message=refus.message,
+            etape=domain.ETAPE,
+        )
+        state = {
+            "demande_type": q.demande_type,
+            "pds": q.contexte.pds,
+            "fournisseur": ctx.envelope.fournisseur,
+            "code": refus.code,
+            "message": refus.message,
+            "date": ctx.envelope.occurred_at,
+        }
+        await self.rt.commit(self.store.refus, loaded, state, ctx, [ctx.emit(evt)])
+
+    async def ouverture(self, ctx: HandlerContext, cmd: OuvertureAffaireDemandeeV1) -> None:
+        """Open the affaire of a validated contract demand."""
+        loaded = await self.store.affaires.load(cmd.reference_affaire)
+        if loaded.exists:
+            return
+        fournisseur = ctx.envelope.fournisseur or cmd.contexte.titulaire or ""
+        decision = domain.ouvrir(cmd, fournisseur, self.aujourdhui(), ctx.envelope.occurred_at)
+        await self._appliquer(loaded, decision, ctx)
+
+    async def demande(self, ctx: HandlerContext, q: DemandeQualifieeV1) -> None:
+        """Decide a réclamation, demande diverse, intervention technique or annulation (other demands are not ours)."""
+        d = domain.lire_demande(q)
+        if d is None:
+            return
+        if (await self.store.refus.load(str(q.demande_message_id))).exists:
+            return
+        if isinstance(d, Refus):
+            await self._refuser(q, d, ctx)
+            return
+        if isinstance(d, DemandeAnnulationV1):
+            await self._annulation(ctx, q, d)
+            return
+        loaded = await self.store.affaires.load(reference_affaire(q.demande_message_id))
+        if loaded.exists:
+            return
+        fournisseur, at = ctx.envelope.fournisseur, ctx.envelope.occurred_at
+        resultat: Decision | Refus
+        if isinstance(d, DemandeReclamationV1):
+            resultat = domain.creer_reclamation(q, d, fournisseur, self.settings.piece_jointe_taille_max_octets, at)
+        elif isinstance(d, DemandeDiverseV1):
+            resultat = domain.creer_demande_diverse(q, d, fournisseur, self.aujourdhui(), at)
+        elif isinstance(d, DemandeInterventionTechniqueV1):
+            resultat = domain.creer_intervention_technique(q, d, fournisseur, self.aujourdhui(), at)
+        else:
+            return
+        if isinstance(resultat, Refus):
+            await self._refuser(q, resultat, ctx)
+            return
+        if resultat.piece_jointe is not None:
+            await self.store.stocker_piece_jointe(resultat.affaire.reference, resultat.affaire.fournisseur, resultat.piece_jointe)
+        await self._appliquer(loaded, resultat, ctx)
+
+    async def _annulation(self, ctx: HandlerContext, q: DemandeQualifieeV1, d: DemandeAnnulationV1) -> None:
+        loaded = await self.store.affaires.load(d.reference_affaire)
+        if loaded.applied(ctx.envelope.message_id):
+            return
+        affaire = Affaire.model_validate(loaded.state) if loaded.exists else None
+        resultat = domain.annuler(affaire, q, d, ctx.envelope.fournisseur, ctx.envelope.occurred_at)
+        if isinstance(resultat, Refus):
+            await self._refuser(q, resultat, ctx)
+            return
+        await self._appliquer(loaded, resultat, ctx)
+
+    async def intervention(self, ctx: HandlerContext, evt: InterventionStatutChangeV1) -> None:
+        """Follow the state of an affaire's intervention."""
+        loaded = await self.store.affaires.load(evt.reference_affaire)
+        if not loaded.exists or loaded.applied(ctx.envelope.message_id):
+            return
+        decision = domain.suivre_intervention(Affaire.model_validate(loaded.state), evt, ctx.envelope.occurred_at)
+        await self._appliquer(loaded, decision, ctx)
+
+    async def contrat(self, ctx: HandlerContext, evt: ContratEtatChangeV1) -> None:
+        """End a contract affaire when its contract reaches its final state."""
+        if evt.reference_affaire is None:
+            return
+        loaded = await self.store.affaires.load(evt.reference_affaire)
+        if not loaded.exists or loaded.applied(ctx.envelope.message_id):
+            return
+        decision = domain.suivre_contrat(Affaire.model_validate(loaded.state), evt, ctx.envelope.occurred_at)
+        if decision is not None:
+            await self._appliquer(loaded, decision, ctx)
+
+    async def soldee(self, ctx: HandlerContext, evt: AffaireSoldeeV1) -> None:
+        """Close an affaire at the GRD's request."""
+        loaded = await self.store.affaires.load(evt.reference_affaire)
+        if not loaded.exists or loaded.applied(ctx.envelope.message_id):
+            return
+        decision = domain.solder(Affaire.model_validate(loaded.state), evt, ctx.envelope.occurred_at)
+        if decision is not None:
+            await self._appliquer(loaded, decision, ctx)

@@ -1,0 +1,109 @@
+"""Load one closed affaire per demo PDS (holder's entry or last holder's cessation): `python -m services.affaires.seed`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime
+from datetime import time as heure
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from contracts.common import StatutAffaire, TypeAffaire
+from contracts.references import reference_affaire
+from demo_data.generator import PdsGen, generate_many
+from platform_kit.store import make_client
+from services.affaires.domain import DEMANDE_PAR_TYPE, LIBELLES_TYPE, Action, Affaire, Generalites
+from services.affaires.settings import Settings
+from services.affaires.store import AFFAIRES, index_affaires
+
+BATCH = 5000
+DUPLICATE_KEY = 11000
+
+
+def affaire_demo(p: PdsGen) -> Affaire:
+    """The closed affaire that explains the demo PDS's current situation (deterministic)."""
+    if p.titulaire is not None:
+        type_affaire = TypeAffaire.MISE_EN_SERVICE if p.index % 2 else TypeAffaire.CHANGEMENT_FOURNISSEUR
+        fournisseur, jour = p.titulaire, p.date_debut_titulaire
+    else:
+        type_affaire, fournisseur, jour = TypeAffaire.CESSATION, p.titulaire_precedent, p.date_debut_titulaire
+    at = datetime.combine(jour, heure(9), tzinfo=UTC)
+    libelle = LIBELLES_TYPE[type_affaire]
+    return Affaire(
+        reference=reference_affaire(f"demo:{p.reference}"),
+        type_affaire=type_affaire,
+        fournisseur=fournisseur,
+        pds=p.reference,
+        statut=StatutAffaire.TERMINEE,
+        etat="soldee",
+        annulable=False,
+        cree_le=at,
+        maj_le=at,
+        generalites=Generalites(
+            resume=f"{libelle.capitalize()} (données de démonstration)",
+            demande_type=DEMANDE_PAR_TYPE[type_affaire],
+            demande_message_id=f"demo:{p.reference}",
+            contrat_id=str(p.contrat["id"]) if p.contrat else None,
+            date_effet=jour,
+        ),
+        actions=[
+            Action(date=at, libelle=f"Affaire de {libelle} créée", statut=StatutAffaire.EN_COURS, etat="creee"),
+            Action(date=at, libelle="Affaire soldée par le GRD", statut=StatutAffaire.TERMINEE, etat="soldee"),
+        ],
+    )
+
+
+def document(p: PdsGen) -> dict[str, Any]:
+    """The stored form of a demo affaire, with the aggregate's reserved fields so handlers can update it like any other."""
+    affaire = affaire_demo(p)
+    return {"_id": affaire.reference, **affaire.model_dump(mode="json"), "_v": 1, "_inbox": [], "_outbox": {}, "_pending": False}
+
+
+async def _inserer(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> int:
+    """Insert a batch unless it is already there; an affaire already present (maybe changed since) is left untouched."""
+    if await coll.find_one({"_id": docs[0]["_id"]}, {"_id": 1}) and await coll.find_one({"_id": docs[-1]["_id"]}, {"_id": 1}):
+        return 0
+    try:
+        return len((await coll.insert_many(docs, ordered=False)).inserted_ids)
+    except BulkWriteError as exc:
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise
+        return int(exc.details.get("nInserted", 0))
+
+
+async def seed(settings: Settings, count: int) -> int:
+    """Insert the demo affaires in bulk (idempotent); return how many were inserted."""
+    client = make_client(settings.mongodb_url)
+    try:
+        coll = client[settings.database_name][AFFAIRES]
+        await index_affaires(coll)
+        inserted = 0
+        batch: list[dict[str, Any]] = []
+        for p in generate_many(count):
+            batch.append(document(p))
+            if len(batch) >= BATCH:
+                inserted += await _inserer(coll, batch)
+                batch = []
+        if batch:
+            inserted += await _inserer(coll, batch)
+        return inserted
+    finally:
+        await client.close()
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=1000, help="Number of demo PDS (one affaire each).")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    inserted = asyncio.run(seed(Settings(), args.count))
+    print(f"affaires: {inserted} inserted for {args.count} PDS in {time.perf_counter() - start:.2f}s")
+
+
+if __name__ == "__main__":
+    main()

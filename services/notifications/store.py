@@ -1,0 +1,52 @@
+"""Collections of the notifications service: one aggregate per e-mail, per-affaire follow-up, supplier addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from demo_data.reference import FOURNISSEURS, fournisseur
+
+MAILS = "mails"
+SUIVI = "suivi_affaires"
+DESTINATAIRES = "destinataires"
+
+
+class Destinataires:
+    """Supplier e-mail addresses: the service's own `destinataires` collection, the reference data as fallback."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection: AsyncCollection[dict[str, Any]] = db[DESTINATAIRES]
+
+    async def adresse(self, code: str) -> str | None:
+        """The address to write to for a supplier code, or None when the supplier is unknown."""
+        doc = await self.collection.find_one({"_id": code}, {"email": 1})
+        if doc and doc.get("email"):
+            return str(doc["email"])
+        ref = fournisseur(code)
+        return ref.email if ref else None
+
+    async def seed(self) -> int:
+        """Upsert the reference suppliers' addresses in one bulk write; return how many were written."""
+        ops = [UpdateOne({"_id": f.code}, {"$set": {"email": f.email, "nom": f.nom}}, upsert=True) for f in FOURNISSEURS]
+        result = await self.collection.bulk_write(ops, ordered=False)
+        return result.upserted_count + result.modified_count
+
+
+async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Indexes of the mail history read by the HTTP route."""
+    await db[MAILS].create_index([("reference_affaire", ASCENDING), ("sent_at", DESCENDING)])
+    await db[MAILS].create_index([("sent_at", DESCENDING)])
+
+
+async def mails_envoyes(db: AsyncDatabase[dict[str, Any]], reference_affaire: str | None, limit: int) -> list[dict[str, Any]]:
+    """The recorded e-mails, newest first, optionally of one affaire."""
+    query: dict[str, Any] = {"status": {"$exists": True}}
+    if reference_affaire:
+        query["reference_affaire"] = reference_affaire
+    projection = {"_inbox": 0, "_outbox": 0, "_pending": 0, "_v": 0}
+    cursor = db[MAILS].find(query, projection).sort("sent_at", DESCENDING).limit(limit)
+    return [doc async for doc in cursor]

@@ -1,0 +1,59 @@
+"""Composition root of the planification service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+
+from demo_data.reference import ZONES
+from platform_kit.runtime import Runtime
+from services.planification.api import build_router
+from services.planification.domain import Calendrier
+from services.planification.handlers import Planification
+from services.planification.settings import Settings
+from services.planification.store import INTERVENTIONS, Creneaux, Places
+
+
+def calendrier(settings: Settings) -> Calendrier:
+    """The capacity model configured by the settings."""
+    return Calendrier(
+        zones=ZONES,
+        places_par_defaut=settings.places_par_demi_journee,
+        places_par_zone=dict(settings.places_par_zone),
+        jours_ouvres=frozenset(settings.jours_ouvres),
+        matin=(settings.matin_debut, settings.matin_fin),
+        apres_midi=(settings.apres_midi_debut, settings.apres_midi_fin),
+        fuseau=settings.fuseau,
+        delai_minimum_jours=settings.delai_minimum_jours,
+        horizon_jours=settings.horizon_jours,
+    )
+
+
+def horloge(settings: Settings) -> Callable[[], date]:
+    """Today's date in the slots' time zone, or the fixed date of the settings."""
+    fixe = settings.date_du_jour
+    tz = ZoneInfo(settings.fuseau)
+    return (lambda: fixe) if fixe is not None else (lambda: datetime.now(tz).date())
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the runtime, stores, consumers and routes; the runtime is reachable as app.state.runtime."""
+    settings = settings or Settings()
+    rt = Runtime(settings)
+    interventions = rt.aggregates(INTERVENTIONS)
+    places = Places(rt.db)
+    creneaux = Creneaux(rt.db)
+    rt.startup_hooks.append(places.ensure_indexes)
+    rt.startup_hooks.append(creneaux.ensure_indexes)
+    cal = calendrier(settings)
+    today = horloge(settings)
+    planification = Planification(rt, interventions, places, creneaux, cal, today)
+    planification.register()
+    router = build_router(rt.auth, interventions, places, creneaux, cal, today, settings.jours_affiches)
+    app = rt.http_app("GRD — planification des interventions", router)
+    app.state.runtime = rt
+    app.state.planification = planification
+    return app

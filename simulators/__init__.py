@@ -1,0 +1,1 @@
+"""Simulators of the GRD's own systems (demo and tests only, never production code)."""
