@@ -29,19 +29,39 @@ class OutboxRelay:
         """Have the sweeper watch this store."""
         self.stores.append(store)
 
-    async def publish_doc(self, store: AggregateStore, doc: dict[str, Any]) -> None:
-        """Publish one document's outbox in order, then mark the entries published."""
-        outbox: dict[str, Any] = doc.get("_outbox") or {}
-        entries = sorted(outbox.items(), key=lambda kv: int(kv[1].get("seq", 0)))
-        for _mid, entry in entries:
+    async def publish_entries(self, entries: list[dict[str, Any]]) -> None:
+        """Publish outbox entries in order: enqueue them all (order kept per partition), then wait for every ack."""
+        futures = [
             await self.broker.publish(
                 entry["value"].encode(),
                 topic=entry["topic"],
                 key=entry["key"].encode(),
                 headers={"content-type": "application/json"},
+                no_confirm=True,
             )
+            for entry in entries
+        ]
+        for future in futures:
+            await future
         self.metrics.published.labels(self.metrics.service).inc(len(entries))
+
+    async def publish_doc(self, store: AggregateStore, doc: dict[str, Any]) -> None:
+        """Publish one document's outbox in order, then mark the entries published."""
+        outbox: dict[str, Any] = doc.get("_outbox") or {}
+        entries = sorted(outbox.items(), key=lambda kv: int(kv[1].get("seq", 0)))
+        await self.publish_entries([entry for _mid, entry in entries])
         await store.mark_published(str(doc["_id"]), [mid for mid, _ in entries], int(doc.get("_v", 0)))
+
+    async def publish_committed(
+        self, store: AggregateStore, aggregate_id: str, version: int, ordered: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Fast path right after a commit: publish the whole outbox we just wrote, then clear it in one store write."""
+        lock = self._locks.setdefault(f"{store.collection.name}:{aggregate_id}", asyncio.Lock())
+        async with lock:
+            await self.publish_entries([entry for _mid, entry in ordered])
+            await store.clear_published(aggregate_id, [mid for mid, _ in ordered], version)
+        if not lock.locked():
+            self._locks.pop(f"{store.collection.name}:{aggregate_id}", None)
 
     async def flush(self, store: AggregateStore, aggregate_id: str) -> None:
         """Publish what one aggregate has pending (called right after a handler's commit)."""

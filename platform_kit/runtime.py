@@ -73,10 +73,10 @@ class Runtime:
         self, store: AggregateStore, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]
     ) -> None:
         """Write state + processed mark + events atomically, then publish the events at once (the sweeper is the safety net)."""
-        await store.commit(loaded, state, ctx.envelope.message_id, events)
-        if events:
+        version, entries = await store.commit(loaded, state, ctx.envelope.message_id, events)
+        if entries:
             try:
-                await self.relay.flush(store, loaded.id)
+                await self.relay.publish_committed(store, loaded.id, version, entries)
             except Exception:
                 log.warning("immediate outbox flush failed; the sweeper will publish", exc_info=True)
 

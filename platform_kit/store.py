@@ -41,6 +41,7 @@ class Loaded:
     inbox: list[str] = field(default_factory=list)
     exists: bool = False
     versioned: bool = False
+    outbox: dict[str, Any] = field(default_factory=dict)
 
     def applied(self, message_id: object) -> bool:
         """True when the message was already applied to this aggregate."""
@@ -71,7 +72,7 @@ class AggregateStore:
         # A document seeded in bulk may carry no version yet: it exists, at version 0.
         return Loaded(
             id=aggregate_id, state=state, version=int(doc.get("_v", 0)), inbox=list(doc.get("_inbox", [])), exists=True,
-            versioned="_v" in doc,
+            versioned="_v" in doc, outbox=dict(doc.get("_outbox") or {}),
         )
 
     async def commit(
@@ -80,8 +81,12 @@ class AggregateStore:
         state: dict[str, Any],
         message_id: object,
         events: list[tuple[str, Envelope]],
-    ) -> None:
-        """Write the new state, mark `message_id` applied and queue `events` — atomically, or raise ConcurrencyConflict."""
+    ) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+        """Write the new state, mark `message_id` applied and queue `events` — atomically, or raise ConcurrencyConflict.
+
+        Returns the new version and every entry now in the outbox, in publishing order: entries an earlier commit
+        left unpublished (a crash, a broker outage) come first, then the new ones.
+        """
         outbox = {str(env.message_id): outbox_entry(topic, env, i) for i, (topic, env) in enumerate(events)}
         inbox = [*loaded.inbox, str(message_id)][-INBOX_KEEP:]
         clean = {k: v for k, v in state.items() if k not in RESERVED}
@@ -91,7 +96,7 @@ class AggregateStore:
                 await self.collection.insert_one(doc)
             except DuplicateKeyError as exc:
                 raise ConcurrencyConflict(loaded.id) from exc
-            return
+            return 1, list(outbox.items())
         unset = {k: "" for k in loaded.state if k not in clean}
         update: dict[str, Any] = {"$set": {**clean, "_v": loaded.version + 1, "_inbox": inbox}}
         for mid, entry in outbox.items():
@@ -104,6 +109,18 @@ class AggregateStore:
         result = await self.collection.update_one({"_id": loaded.id, "_v": expected}, update)
         if result.matched_count != 1:
             raise ConcurrencyConflict(loaded.id)
+        leftover = sorted(loaded.outbox.items(), key=lambda kv: int(kv[1].get("seq", 0)))
+        return loaded.version + 1, [*leftover, *outbox.items()]
+
+    async def clear_published(self, aggregate_id: str, message_ids: list[str], version: int) -> None:
+        """After publishing what version `version` queued: one write when no newer commit happened meanwhile."""
+        unset = {f"_outbox.{mid}": "" for mid in message_ids}
+        result = await self.collection.update_one(
+            {"_id": aggregate_id, "_v": version}, {"$unset": unset, "$set": {"_pending": False}}
+        )
+        if result.matched_count == 0:
+            # A newer commit queued more events: remove only ours and leave the flag to the sweeper.
+            await self.collection.update_one({"_id": aggregate_id}, {"$unset": unset})
 
     async def pending(self, limit: int = 100) -> list[dict[str, Any]]:
         """Documents holding unpublished events."""

@@ -3,12 +3,14 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
 from contracts.common import (
@@ -19,15 +21,17 @@ from contracts.common import (
     NiveauAcces,
     Releve,
     Segment,
+    StatutAffaire,
     StatutIntervention,
+    TypeAffaire,
 )
-from contracts.evenements import CompteurInfo, ContextePds, DemandeQualifieeV1, InterventionStatutChangeV1
+from contracts.evenements import AffaireStatutChangeV1, CompteurInfo, ContextePds, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.references import event_id, reference_affaire
-from contracts.topics import AFFAIRES_COMMANDES, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, FLUX_C15, INTERVENTIONS_EVENEMENTS
+from contracts.topics import AFFAIRES_COMMANDES, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, FLUX_C15, INTERVENTIONS_EVENEMENTS, Topic
 from demo_data.generator import PdsGen, find
 from platform_kit.runtime import Runtime
 from services.contrats.app import create_app
-from services.contrats.seed import seed
+from services.contrats.seed import document, seed
 from services.contrats.settings import Settings
 from tests.support import Bus, bootstrap, mongodb_url, read_topic, unique_db, wait_for_messages
 
@@ -50,10 +54,36 @@ async def service() -> AsyncIterator[tuple[FastAPI, Settings]]:
     await seed(settings, 300)
     app = create_app(settings)
     rt: Runtime = app.state.runtime
+    for consumer in rt.consumers:
+        await skip_history(consumer.group_id, list(consumer.topics))
     await rt.start()
     await asyncio.wait_for(rt.broker_ready.wait(), 30)
     yield app, settings
     await rt.stop()
+
+
+async def skip_history(group_id: str, topics: list[Topic]) -> None:
+    """Start a fresh consumer group at the end of its topics: the history of other runs is not this test's business."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit({tp: offset for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+async def pds_neuf(service: tuple[FastAPI, Settings], predicate: Any) -> PdsGen:
+    """A demo PDS under a fresh reference, stored in the service's database: no other test or run ever touches it."""
+    p = find(predicate)
+    ref = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    contrat = dict(p.contrat or {}, id=f"CT-{ref}-1") if p.contrat else None
+    p = replace(p, reference=ref, contrat=contrat)
+    app = service[0]
+    await app.state.store.collection.insert_one(document(p))
+    return p
 
 
 def contexte(p: PdsGen) -> ContextePds:
@@ -97,7 +127,7 @@ async def test_cf_end_to_end_with_redeliveries(service: tuple[FastAPI, Settings]
     app, settings = service
     svc = settings.service_name
     # A C5 point in service with a classic meter: no tele-operation, so no real service can complete it behind our back.
-    p = find(lambda g: g.index <= 300 and g.segment == "C5" and g.etat == "en_service" and not g.compteur["amm"])
+    p = await pds_neuf(service, lambda g: g.segment == "C5" and g.etat == "en_service" and not g.compteur["amm"])
     nouveau = autre_fournisseur(p.titulaire)
     demande_id = uuid.uuid4()
     demande = {
@@ -173,7 +203,7 @@ async def test_cf_end_to_end_with_redeliveries(service: tuple[FastAPI, Settings]
 
 async def test_cessation_without_intervention_applied_by_scheduler(service: tuple[FastAPI, Settings], bus: Bus) -> None:
     _app, settings = service
-    p = find(lambda g: 150 < g.index <= 300 and g.segment == "C5" and g.etat == "en_service" and not g.compteur["amm"])
+    p = await pds_neuf(service, lambda g: g.segment == "C5" and g.etat == "en_service" and not g.compteur["amm"])
     assert p.titulaire is not None
     demande_id = uuid.uuid4()
     q = DemandeQualifieeV1(
@@ -184,12 +214,45 @@ async def test_cessation_without_intervention_applied_by_scheduler(service: tupl
         contexte=contexte(p),
     )
     env = await bus.send(q, fournisseur=p.titulaire, key=p.reference, correlation_id=demande_id)
-    [ouverture] = await wait_for_messages(
-        AFFAIRES_COMMANDES.name, by(f"{settings.service_name}.demandes", env.message_id), timeout=30
-    )
+    [ouverture] = await wait_for_messages(AFFAIRES_COMMANDES.name, by(f"{settings.service_name}.demandes", env.message_id), timeout=30)
     assert ouverture["payload"]["intervention"] is None and ouverture["payload"]["type_affaire"] == "cessation"
     cause = event_id("echeance", reference_affaire(demande_id))
     [cesse] = await wait_for_messages(CONTRATS_EVENEMENTS.name, by(f"{settings.service_name}.echeances", cause), timeout=20)
     assert cesse["payload"]["etat"] == "cesse" and cesse["correlation_id"] == str(demande_id)
     [res] = await wait_for_messages(FLUX_C15.name, by(f"{settings.service_name}.echeances", cause), timeout=10)
     assert res["payload"]["evenement"] == "RES" and res["payload"]["releve_avant"] is not None
+
+
+async def test_mes_cancelled_with_its_affaire(service: tuple[FastAPI, Settings], bus: Bus) -> None:
+    _app, settings = service
+    p = await pds_neuf(service, lambda g: g.segment == "C5" and g.etat == "resilie" and not g.compteur["amm"])
+    demande_id = uuid.uuid4()
+    q = DemandeQualifieeV1(
+        demande_message_id=demande_id,
+        demande_type="DemandeMiseEnService",
+        demande={
+            "pds": p.reference,
+            "date_effet_souhaitee": (TODAY + timedelta(days=3)).isoformat(),
+            "choix_releve": "estimation",
+            "contrat_conclu": {"reference": "CC-IT-3", "date_signature": TODAY.isoformat()},
+            "occupant": {"nom": "PETIT", "prenom": "Zoé", "telephone": "0611111111"},
+            "service": "BASE",
+            "puissance_souscrite_kva": 6,
+            "re_code": "RE_LUMEN_C2",
+        },
+        niveau_acces=NiveauAcces.CONTRAT_CONCLU,
+        contexte=contexte(p),
+    )
+    env = await bus.send(q, fournisseur="LUMEN", key=p.reference, correlation_id=demande_id)
+    [ouverture] = await wait_for_messages(AFFAIRES_COMMANDES.name, by(f"{settings.service_name}.demandes", env.message_id), timeout=30)
+    assert ouverture["payload"]["intervention"]["mode"] == ModeIntervention.CRENEAU
+    annulee = AffaireStatutChangeV1(
+        reference_affaire=reference_affaire(demande_id),
+        type_affaire=TypeAffaire.MISE_EN_SERVICE,
+        pds=p.reference,
+        statut=StatutAffaire.ANNULEE,
+        etat="annulee",
+    )
+    env2 = await bus.send(annulee, fournisseur="LUMEN", key=p.reference)
+    [annule] = await wait_for_messages(CONTRATS_EVENEMENTS.name, by(f"{settings.service_name}.affaires", env2.message_id), timeout=30)
+    assert annule["payload"]["etat"] == "annule" and annule["payload"]["titulaire"] == "LUMEN"

@@ -72,9 +72,7 @@ def contexte(
         etat=etat,
         coupe_pour_non_paiement=False,
         zone="Z01",
-        compteur=CompteurInfo(
-            reference="CPT1", amm=amm, localisation=localisation, mode_releve=mode_releve, teleoperable=teleoperable
-        ),
+        compteur=CompteurInfo(reference="CPT1", amm=amm, localisation=localisation, mode_releve=mode_releve, teleoperable=teleoperable),
         occupant=OCCUPANT if etat == "en_service" else None,
         titulaire="VOLTA" if etat == "en_service" else None,
     )
@@ -101,9 +99,7 @@ def etat_pds(segment: Segment = Segment.C5, titulaire: str | None = "VOLTA", pui
     return EtatPds(pds=PDS, segment=segment, contrats=contrats, derniere_releve=releve)
 
 
-def qualifiee(
-    demande_type: str, demande: dict[str, Any], ctx: ContextePds | None = None, niveau: str = "contrat_conclu"
-) -> DemandeQualifieeV1:
+def qualifiee(demande_type: str, demande: dict[str, Any], ctx: ContextePds | None = None, niveau: str = "contrat_conclu") -> DemandeQualifieeV1:
     return DemandeQualifieeV1(
         demande_message_id=uuid.uuid4(),
         demande_type=demande_type,
@@ -673,9 +669,7 @@ NEXT_STEP = [
 
 
 @pytest.mark.parametrize(("operation", "choix", "ctx", "equipement", "mode"), NEXT_STEP)
-def test_next_step(
-    operation: OperationTechnique, choix: ChoixReleve, ctx: dict[str, Any], equipement: bool, mode: ModeIntervention | None
-) -> None:
+def test_next_step(operation: OperationTechnique, choix: ChoixReleve, ctx: dict[str, Any], equipement: bool, mode: ModeIntervention | None) -> None:
     besoin = besoin_intervention(operation, choix, contexte(**ctx), TODAY, REGLES, equipement_change=equipement)
     assert (besoin.mode if besoin else None) == mode
 

@@ -1,0 +1,110 @@
+"""Benchmark of the référentiel's read path on 100,000 PDS: search by reference, by address + meter, dossier.
+
+Seeds the bench database if needed, then times requests through the real HTTP app in-process (httpx ASGI transport,
+HTTP Basic, audit writes included) and a raw pymongo lookup for comparison. Usage:
+`python -m scripts.bench_referentiel [--count 100000] [--requests 2000] [--database grd_referentiel_bench] [--partitions 128]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from demo_data.generator import generate, pds_reference
+from demo_data.reference import FOURNISSEURS
+from platform_kit.store import make_client
+from services.referentiel.app import create_app
+from services.referentiel.seed import seed
+from services.referentiel.settings import Settings
+from services.referentiel.store import nom_partition, partition
+
+SECRETS = {f.code: f.secret_demo for f in FOURNISSEURS}
+
+
+def _auth(code: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{code}:{SECRETS[code]}".encode()).decode()}
+
+
+def _percentiles(durees: list[float]) -> tuple[float, float, float]:
+    qs = statistics.quantiles(durees, n=100, method="inclusive")
+    return qs[49] * 1000, qs[98] * 1000, max(durees) * 1000
+
+
+async def _mesurer(nom: str, n: int, appel: Callable[[int], Awaitable[None]]) -> tuple[str, float, float, float]:
+    for i in range(min(50, n)):
+        await appel(i)
+    durees = []
+    for i in range(n):
+        debut = time.perf_counter()
+        await appel(i)
+        durees.append(time.perf_counter() - debut)
+    p50, p99, pmax = _percentiles(durees)
+    print(f"{nom:<42} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   max {pmax:7.2f} ms   ({n} requêtes)")
+    return nom, p50, p99, pmax
+
+
+async def main(count: int, requetes: int, database: str, partitions: int) -> None:
+    """Seed if needed, then run the scenarios and print p50/p99."""
+    settings = Settings(service_name="referentiel-bench", database=database, partitions=partitions)
+    client = make_client(settings.mongodb_url)
+    db = client[settings.database_name]
+    derniere = pds_reference(count)
+    collection = db[nom_partition("pds", partition(derniere, settings.partitions), settings.partitions)]
+    if await collection.find_one({"_id": derniere}, {"_id": 1}) is None:
+        debut = time.perf_counter()
+        resultat = await seed(settings, count)
+        print(f"seed : {resultat['pds_inseres']} PDS en {time.perf_counter() - debut:.1f} s")
+    rng = random.Random(42)
+    points = [generate(rng.randint(1, count)) for _ in range(requetes)]
+    app = create_app(settings)
+    print(f"machine : {platform.processor() or platform.machine()}, {os.cpu_count()} cœurs, Python {platform.python_version()}")
+    print(f"base : {count} PDS répartis sur {settings.partitions} partitions")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+
+        async def par_reference(i: int) -> None:
+            p = points[i]
+            r = await http.get("/pds/recherche", params={"reference": p.reference}, headers=_auth("LUMEN"))
+            assert r.status_code == 200 and r.json()["nombre"] == 1, r.text
+
+        async def par_adresse(i: int) -> None:
+            p = points[i]
+            adresse = {k: p.adresse[k] for k in ("numero", "voie", "code_postal", "commune")}
+            params = {**adresse, "compteur": str(p.compteur["reference"])}
+            r = await http.get("/pds/recherche", params=params, headers=_auth("LUMEN"))
+            assert r.status_code == 200 and r.json()["nombre"] == 1, r.text
+
+        async def consultation(i: int) -> None:
+            p = points[i]
+            r = await http.get(f"/pds/{p.reference}/dossier", headers=_auth(p.titulaire or "LUMEN"))
+            assert r.status_code == 200, r.text
+
+        async def brut(i: int) -> None:
+            ref = points[i].reference
+            coll = db[nom_partition("pds", partition(ref, settings.partitions), settings.partitions)]
+            assert await coll.find_one({"_id": ref}) is not None
+
+        await _mesurer("pymongo find_one par _id (référence brute)", requetes, brut)
+        await _mesurer("GET /pds/recherche?reference=", requetes, par_reference)
+        await _mesurer("GET /pds/recherche adresse + compteur", requetes, par_adresse)
+        await _mesurer("GET /pds/{ref}/dossier (toutes les vues)", requetes, consultation)
+    await app.state.runtime.mongo.close()
+    await client.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--database", default="grd_referentiel_bench")
+    parser.add_argument("--partitions", type=int, default=Settings().partitions, help="Must match the seeded database.")
+    args = parser.parse_args()
+    asyncio.run(main(args.count, args.requests, args.database, args.partitions))

@@ -1,0 +1,57 @@
+"""Composition root of the contrats service: runtime, store, consumers, scheduler and HTTP routes."""
+
+from collections.abc import Callable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+
+from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, InterventionStatutChangeV1
+from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES_QUALIFIEES, INTERVENTIONS_EVENEMENTS
+from demo_data.reference import FOURNISSEURS, tous_les_re
+from platform_kit.runtime import Runtime
+from services.contrats.api import router
+from services.contrats.domain import Regles
+from services.contrats.handlers import Handlers
+from services.contrats.settings import Settings
+from services.contrats.store import contrats_store
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def regles_depuis(settings: Settings) -> Regles:
+    """The processes' policy from the settings and the GRD's reference data."""
+    return Regles(
+        horizon_jours=settings.horizon_date_effet_jours,
+        delai_cf_jours=settings.delai_cf_jours,
+        durees_minutes=dict(settings.durees_intervention_minutes),
+        res_connus=tous_les_re(),
+        re_par_defaut={f.code: (f.re_c1, f.re_c2) for f in FOURNISSEURS},
+    )
+
+
+def horloge(settings: Settings) -> Callable[[], date]:
+    """Today's date in France, or the fixed date of the settings."""
+    fixe = settings.date_du_jour
+
+    def today() -> date:
+        return fixe or datetime.now(PARIS).date()
+
+    return today
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service's ASGI app (the runtime is reachable as app.state.runtime, handlers as app.state.handlers)."""
+    settings = settings or Settings()
+    rt = Runtime(settings)
+    store = contrats_store(rt)
+    handlers = Handlers(rt, store, regles_depuis(settings), horloge(settings), settings.echeance_intervalle_s)
+    rt.consumer("demandes", DEMANDES_QUALIFIEES, on_invalid=handlers.refuser_illisible).handles(DemandeQualifieeV1)(handlers.demande)
+    rt.consumer("interventions", INTERVENTIONS_EVENEMENTS).handles(InterventionStatutChangeV1)(handlers.intervention)
+    rt.consumer("affaires", AFFAIRES_EVENEMENTS).handles(AffaireStatutChangeV1)(handlers.affaire)
+    rt.background.append(handlers.boucle_echeances)
+    app = rt.http_app("GRD — service contrats", router(rt, store))
+    app.state.runtime = rt
+    app.state.store = store
+    app.state.handlers = handlers
+    return app

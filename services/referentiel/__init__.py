@@ -1,0 +1,1 @@
+"""Référentiel service: delivery points (EDL/PDS), access levels, relèves, search and consultation, audit."""

@@ -1,0 +1,95 @@
+"""Holder history, état and occupant of a PDS, driven by contract state changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from contracts.common import Contact, EtatContrat
+from contracts.evenements import ContratEtatChangeV1
+from services.referentiel.domain.acces import titulaire_actuel
+from services.referentiel.domain.commun import State, cle_personne, iso
+from services.referentiel.domain.releves import enregistrer_releve
+
+
+@dataclass(frozen=True)
+class ReleveAPublier:
+    """A reading just recorded, to announce (ReleveEnregistree + FluxR15)."""
+
+    motif: str
+    titulaire: str | None
+
+
+def _occupant(contact: Contact) -> dict[str, Any]:
+    return contact.model_dump(mode="json")
+
+
+def _changer_occupant(state: State, occupant: dict[str, Any] | None) -> State:
+    """Set the occupant; the leaving one becomes a previous occupant and the declarations it signed lapse."""
+    actuel = state.get("occupant")
+    if actuel and occupant and cle_personne(actuel["nom"], actuel["prenom"]) == cle_personne(occupant["nom"], occupant["prenom"]):
+        return {**state, "occupant": {**actuel, **{k: v for k, v in occupant.items() if v is not None}}}
+    precedents = list(state.get("occupants_precedents", []))
+    if actuel:
+        precedents.append({"nom": actuel["nom"], "prenom": actuel["prenom"]})
+    cles = sorted({*state.get("occupant_cles", []), *(cle_personne(p["nom"], p["prenom"]) for p in precedents)})
+    if occupant:
+        cles = sorted({*cles, cle_personne(occupant["nom"], occupant["prenom"])})
+    # Mandates and contrats conclus were given by the leaving customer: they do not open the newcomer's data.
+    return {**state, "occupant": occupant, "occupants_precedents": precedents, "occupant_cles": cles, "declarations": {}}
+
+
+def _motif_releve(etat_avant: str | None, evt: ContratEtatChangeV1) -> str:
+    if evt.etat == EtatContrat.EN_SERVICE:
+        return "changement_fournisseur" if etat_avant == "en_service" else "mise_en_service"
+    if evt.etat == EtatContrat.CESSE:
+        return "cessation"
+    return "modification_contractuelle"
+
+
+def appliquer_changement_contrat(state: State, evt: ContratEtatChangeV1, today: date, mois: int) -> tuple[State, ReleveAPublier | None]:
+    """Apply a contract state change to the PDS: pending holders, holding periods, état, occupant, reading."""
+    effet = evt.date_effet or today
+    etat_avant = state.get("etat")
+    en_souscription = [p for p in state.get("en_souscription", []) if p.get("contrat_id") != evt.contrat_id]
+    titulaires = [dict(t) for t in state.get("titulaires", [])]
+    nouveau: State = dict(state)
+    if evt.etat == EtatContrat.EN_COURS_DE_SOUSCRIPTION:
+        en_souscription.append({"fournisseur": evt.titulaire, "contrat_id": evt.contrat_id, "date_effet": iso(effet)})
+    elif evt.etat == EtatContrat.EN_SERVICE:
+        courant = next((t for t in titulaires if t["contrat_id"] == evt.contrat_id and t.get("fin") is None), None)
+        if courant is None:
+            for t in titulaires:
+                if t.get("fin") is None:
+                    t["fin"] = iso(effet)
+            courant = {"fournisseur": evt.titulaire, "contrat_id": evt.contrat_id, "debut": iso(effet), "fin": None}
+            titulaires.append(courant)
+        for champ in ("service", "puissance_souscrite_kva", "re_code"):
+            valeur = getattr(evt, champ)
+            if valeur is not None:
+                courant[champ] = valeur
+        nouveau["etat"] = "en_service"
+        if evt.occupant is not None:
+            nouveau = _changer_occupant(nouveau, _occupant(evt.occupant))
+    elif evt.etat == EtatContrat.EN_COURS_DE_CESSATION:
+        if any(t["contrat_id"] == evt.contrat_id and t.get("fin") is None for t in titulaires):
+            nouveau["etat"] = "en_cours_de_resiliation"
+    elif evt.etat == EtatContrat.CESSE:
+        for t in titulaires:
+            if t["contrat_id"] == evt.contrat_id and t.get("fin") is None:
+                t["fin"] = iso(effet)
+    elif evt.etat == EtatContrat.ANNULE and nouveau.get("etat") == "en_cours_de_resiliation":
+        nouveau["etat"] = "en_service"
+    nouveau["titulaires"] = titulaires
+    nouveau["en_souscription"] = en_souscription
+    if evt.etat == EtatContrat.CESSE and titulaire_actuel(nouveau) is None:
+        nouveau["etat"] = "resilie"
+        nouveau = _changer_occupant(nouveau, None)
+    publier = None
+    if evt.releve is not None:
+        motif = _motif_releve(etat_avant, evt)
+        nouveau, ajoutee = enregistrer_releve(nouveau, evt.releve, motif, evt.titulaire, evt.reference_affaire, mois)
+        if ajoutee:
+            publier = ReleveAPublier(motif=motif, titulaire=evt.titulaire)
+    return nouveau, publier
