@@ -133,14 +133,23 @@ def poison_messages(held: PdsGen) -> list[Sent]:
     return out
 
 
-async def publish(producer: Any, topic: str, value: bytes, key: bytes) -> None:
-    """Publish, retrying through a broker restart (the same bytes, so the same message id)."""
+async def publish(producer: Any, topic: str, value: bytes, key: bytes, deadline_s: float = 120) -> None:
+    """Publish, retrying through a broker restart (the same bytes, so the same message id); fail after a deadline."""
+    give_up = time.monotonic() + deadline_s
     while True:
         try:
-            await producer.send_and_wait(topic, value, key=key)
+            await asyncio.wait_for(producer.send_all([(topic, value, key, {})]), 30)
             return
-        except Exception:
+        except Exception as exc:
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"could not publish to {topic} for {deadline_s}s") from exc
+            progress(f"publish retry: {exc!r}")
             await asyncio.sleep(1)
+
+
+def progress(text: str) -> None:
+    """One progress line on stdout (the run is long)."""
+    print(f"[fault {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
 async def chaos(platform: Platform, duration: float, kills_per_service: int, rng: random.Random, log: list[str]) -> None:
@@ -157,16 +166,19 @@ async def chaos(platform: Platform, duration: float, kills_per_service: int, rng
         await asyncio.sleep(max(0.0, at - (time.monotonic() - start)))
         if what in ("kafka", "ferretdb"):
             log.append(f"{time.monotonic() - start:6.1f}s restart {what}")
+            progress(log[-1])
             await asyncio.to_thread(subprocess.run, [str(ROOT / "infra" / f"{what}.sh"), "restart"], env=env, check=True,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             continue
         sp = platform[what]
         log.append(f"{time.monotonic() - start:6.1f}s kill -9 {what}")
+        progress(log[-1])
         sp.kill9()
         await asyncio.sleep(rng.uniform(0.2, 1.5))
         sp.start()
     for name in SERVICES:
         await asyncio.to_thread(platform[name].wait_healthy, 180)
+    progress("chaos over, every service healthy")
 
 
 async def read_all(topic: str) -> list[tuple[dict[str, Any] | None, dict[str, str], bytes]]:
@@ -201,6 +213,7 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
         flux = [d for d, _h, _v in await read_all(FLUX_C15.name) if d and d["payload"]["reference_affaire"] in cf_refs]
         if len(outcomes) == len(wanted) and len({d["message_id"] for d in flux}) >= 2 * len(cf_refs):
             break
+        progress(f"waiting: {len(outcomes)}/{len(wanted)} outcomes, {len({d['message_id'] for d in flux})}/{2 * len(cf_refs)} C15")
         await asyncio.sleep(2)
     await asyncio.sleep(5)  # let the last e-mails and republished copies land
     outcomes.clear()
@@ -292,13 +305,13 @@ async def run(
     exclude: frozenset[str] = frozenset(),
 ) -> Report:
     """Publish the mixed stream under chaos, then reconcile."""
-    from aiokafka import AIOKafkaProducer
+    from platform_kit.producer import Producer
 
     rng = random.Random(seed)
     plan = plan_demands(demands, seed_count, rng, exclude)
     held = next(p for p in generate_many(seed_count) if p.titulaire)
-    producer = AIOKafkaProducer(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"], acks="all",
-                                enable_idempotence=True, request_timeout_ms=10000)
+    # The suppliers' side publishes with the same self-healing producer as the services (it survives the restart).
+    producer = Producer(os.environ["KAFKA_BOOTSTRAP_SERVERS"], "fault-run")
     await producer.start()
     sent: list[Sent] = []
     log: list[str] = []
@@ -319,6 +332,7 @@ async def run(
     for p in poison:
         sent.append(p)
         await publish(producer, DEMANDES.name, p.raw or b"", p.envelope.key.encode())
+    progress(f"{len(sent)} messages published")
     await producer.stop()
     await chaos_task
     report = await reconcile(platform, sent, Path(os.environ["SMTP_SINK_DIR"]), timeout)

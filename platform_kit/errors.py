@@ -1,6 +1,6 @@
 """Error classes that decide how a failing handler is retried."""
 
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 
@@ -16,4 +16,5 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     KafkaTimeoutError,
     NodeNotReadyError,
     RequestTimedOutError,
+    KafkaError,
 )

@@ -6,9 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
-from faststream.kafka import KafkaBroker
-
 from platform_kit.metrics import Metrics
+from platform_kit.producer import Producer
 from platform_kit.store import AggregateStore
 
 log = logging.getLogger(__name__)
@@ -17,10 +16,14 @@ log = logging.getLogger(__name__)
 class OutboxRelay:
     """Publishes outbox entries of registered aggregate stores, right after a commit and periodically."""
 
-    def __init__(self, broker: KafkaBroker, metrics: Metrics, interval_s: float) -> None:
-        self.broker = broker
+    def __init__(self, producer: Producer, metrics: Metrics, interval_s: float, full_interval_s: float = 30.0) -> None:
+        self.producer = producer
         self.metrics = metrics
         self.interval_s = interval_s
+        self.full_interval_s = full_interval_s
+        # Aggregates whose immediate flush failed: retried every interval. Only this process writes its outboxes, so
+        # after a crash the full sweep at start finds whatever was left; a periodic full sweep is the last net.
+        self._dirty: set[tuple[AggregateStore, str]] = set()
         self.stores: list[AggregateStore] = []
         self._task: asyncio.Task[None] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
@@ -31,18 +34,9 @@ class OutboxRelay:
 
     async def publish_entries(self, entries: list[dict[str, Any]]) -> None:
         """Publish outbox entries in order: enqueue them all (order kept per partition), then wait for every ack."""
-        futures = [
-            await self.broker.publish(
-                entry["value"].encode(),
-                topic=entry["topic"],
-                key=entry["key"].encode(),
-                headers={"content-type": "application/json"},
-                no_confirm=True,
-            )
-            for entry in entries
-        ]
-        for future in futures:
-            await future
+        await self.producer.send_all(
+            [(e["topic"], e["value"].encode(), e["key"].encode(), {"content-type": "application/json"}) for e in entries]
+        )
         self.metrics.published.labels(self.metrics.service).inc(len(entries))
 
     async def publish_doc(self, store: AggregateStore, doc: dict[str, Any]) -> None:
@@ -56,22 +50,22 @@ class OutboxRelay:
         self, store: AggregateStore, aggregate_id: str, version: int, ordered: list[tuple[str, dict[str, Any]]]
     ) -> None:
         """Fast path right after a commit: publish the whole outbox we just wrote, then clear it in one store write."""
-        lock = self._locks.setdefault(f"{store.collection.name}:{aggregate_id}", asyncio.Lock())
+        lock = self._locks.setdefault(f"{store.name}:{aggregate_id}", asyncio.Lock())
         async with lock:
             await self.publish_entries([entry for _mid, entry in ordered])
             await store.clear_published(aggregate_id, [mid for mid, _ in ordered], version)
         if not lock.locked():
-            self._locks.pop(f"{store.collection.name}:{aggregate_id}", None)
+            self._locks.pop(f"{store.name}:{aggregate_id}", None)
 
     async def flush(self, store: AggregateStore, aggregate_id: str) -> None:
         """Publish what one aggregate has pending (called right after a handler's commit)."""
-        lock = self._locks.setdefault(f"{store.collection.name}:{aggregate_id}", asyncio.Lock())
+        lock = self._locks.setdefault(f"{store.name}:{aggregate_id}", asyncio.Lock())
         async with lock:
             doc = await store.outbox_of(aggregate_id)
             if doc and doc.get("_outbox"):
                 await self.publish_doc(store, doc)
         if not lock.locked():
-            self._locks.pop(f"{store.collection.name}:{aggregate_id}", None)
+            self._locks.pop(f"{store.name}:{aggregate_id}", None)
 
     async def sweep_once(self) -> int:
         """Publish every pending outbox once; return how many documents were handled."""
@@ -82,10 +76,25 @@ class OutboxRelay:
                 handled += 1
         return handled
 
+    def remember(self, store: AggregateStore, aggregate_id: str) -> None:
+        """Have the relay retry an aggregate whose immediate flush failed."""
+        self._dirty.add((store, aggregate_id))
+
+    async def retry_dirty(self) -> None:
+        """Flush the aggregates whose immediate flush failed."""
+        for store, aggregate_id in list(self._dirty):
+            await self.flush(store, aggregate_id)
+            self._dirty.discard((store, aggregate_id))
+
     async def _run(self) -> None:
+        last_full = float("-inf")
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await self.sweep_once()
+                if loop.time() - last_full >= self.full_interval_s:
+                    await self.sweep_once()
+                    last_full = loop.time()
+                await self.retry_dirty()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -19,6 +19,7 @@ from platform_kit.logs import configure_logging
 from platform_kit.messaging import DLQ_TOPIC, Consumer, HandlerContext, InvalidHook, Outgoing, dead_letter_headers
 from platform_kit.metrics import Metrics
 from platform_kit.outbox import OutboxRelay
+from platform_kit.producer import Producer
 from platform_kit.settings import KitSettings
 from platform_kit.store import AggregateStore, Inbox, Loaded, make_client
 
@@ -46,8 +47,11 @@ class Runtime:
         self.auth = authenticator_from_settings(settings.api_accounts)
         self.mongo = make_client(settings.mongodb_url)
         self.db = self.mongo[settings.database_name]
-        self.inbox = Inbox(self.db)
-        self.relay = OutboxRelay(self.broker, self.metrics, settings.outbox_sweep_interval_s)
+        self.inbox = Inbox(self.db, settings.inbox_partitions)
+        self.producer = Producer(settings.kafka_bootstrap_servers, f"grd-{settings.service_name}")
+        self.relay = OutboxRelay(
+            self.producer, self.metrics, settings.outbox_sweep_interval_s, settings.outbox_full_sweep_interval_s
+        )
         self.consumers: list[Consumer] = []
         self.stores: list[AggregateStore] = []
         self.startup_hooks: list[StartupHook] = []
@@ -56,9 +60,9 @@ class Runtime:
         self.store_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    def aggregates(self, collection: str) -> AggregateStore:
-        """An aggregate store on one of the service's collections, watched by the outbox relay."""
-        store = AggregateStore(self.db[collection])
+    def aggregates(self, collection: str, partitions: int = 1) -> AggregateStore:
+        """An aggregate store on one of the service's collections (or `partitions` of them), watched by the outbox relay."""
+        store = AggregateStore.partitioned(self.db, collection, partitions) if partitions > 1 else AggregateStore(self.db[collection])
         self.stores.append(store)
         self.relay.register(store)
         return store
@@ -78,15 +82,13 @@ class Runtime:
             try:
                 await self.relay.publish_committed(store, loaded.id, version, entries)
             except Exception:
+                self.relay.remember(store, loaded.id)
                 log.warning("immediate outbox flush failed; the sweeper will publish", exc_info=True)
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Publish one envelope directly (for effects that need no store write, e.g. a refusal of an unreadable demand)."""
-        await self.broker.publish(
-            envelope.model_dump_json().encode(),
-            topic=topic,
-            key=envelope.key.encode(),
-            headers={"content-type": "application/json"},
+        await self.producer.send_all(
+            [(topic, envelope.model_dump_json().encode(), envelope.key.encode(), {"content-type": "application/json"})]
         )
 
     async def dead_letter(self, body: bytes, key: bytes | None, origin: str, consumer: str, error: str, attempts: int) -> None:
@@ -96,9 +98,7 @@ class Runtime:
         self.metrics.dead_letters.labels(self.metrics.service, reason).inc()
         while True:
             try:
-                await self.broker.publish(
-                    body, topic=DLQ_TOPIC, key=key, headers=dead_letter_headers(origin, consumer, error, attempts)
-                )
+                await self.producer.send_all([(DLQ_TOPIC, body, key, dead_letter_headers(origin, consumer, error, attempts))])
                 return
             except Exception:
                 log.warning("dead-letter publish failed, retrying", exc_info=True)
@@ -124,12 +124,14 @@ class Runtime:
             consumer.bind()
         while True:
             try:
+                await self.producer.start()
                 await self.broker.start()
                 break
             except Exception:
                 log.warning("broker not reachable yet, retrying", exc_info=True)
                 with contextlib.suppress(Exception):
                     await self.broker.stop()
+                await self.producer.stop()
                 await asyncio.sleep(2)
         self.broker_ready.set()
         self.relay.start()
@@ -201,6 +203,7 @@ class Runtime:
         await self.relay.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()
+        await self.producer.stop()
         await self.mongo.close()
 
     def asyncapi(self, title: str) -> dict[str, Any]:

@@ -30,6 +30,10 @@ class KitSettings(BaseSettings):
     backoff_max_s: float = Field(default=5.0, gt=0, description="Largest retry delay, also used while infrastructure is down.")
     outbox_sweep_interval_s: float = Field(default=0.5, gt=0, description="How often the outbox relay looks for unpublished events.")
     log_level: str = Field(default="INFO", description="Log level.")
+    inbox_partitions: int = Field(default=32, ge=1, description="Collections the inbox is spread over (FerretDB scans whole collections).")
+    outbox_full_sweep_interval_s: float = Field(
+        default=30.0, gt=0, description="How often the outbox relay scans every store (it also does at start); failed flushes are retried sooner."
+    )
     consumer_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest",
         description="Where a NEW consumer group starts: earliest (production: nothing lost) or latest (isolated test apps).",

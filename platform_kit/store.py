@@ -8,6 +8,8 @@ once; a redelivered message finds its id in `_inbox` and changes nothing.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,19 +55,67 @@ def outbox_entry(topic: str, envelope: Envelope, seq: int) -> dict[str, Any]:
     return {"topic": topic, "seq": seq, "key": envelope.key, "value": envelope.model_dump_json()}
 
 
-class AggregateStore:
-    """Aggregates of one collection, written with optimistic concurrency, inbox and outbox in the same write."""
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a key: a stable hash, the same in every process and language (CRC-32)."""
+    return zlib.crc32(key.encode()) % partitions
 
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
-        self.collection = collection
+
+def partition_name(base: str, number: int, partitions: int) -> str:
+    """Collection name of one partition (the base name alone when there is a single partition)."""
+    return base if partitions == 1 else f"{base}_{number:03d}"
+
+
+class AggregateStore:
+    """Aggregates written with optimistic concurrency, inbox and outbox in the same single-document write.
+
+    The aggregates may be spread over several collections ("partitions", chosen by a stable hash of the id):
+    FerretDB 1.24 answers every query, even by `_id`, with a full scan of the collection, so a lookup costs in
+    proportion to the collection's size; small partitions keep it flat. On MongoDB partitions are harmless.
+    """
+
+    def __init__(self, collections: AsyncCollection[dict[str, Any]] | Sequence[AsyncCollection[dict[str, Any]]]) -> None:
+        self.collections: list[AsyncCollection[dict[str, Any]]] = (
+            [collections] if isinstance(collections, AsyncCollection) else list(collections)
+        )
+        self.name = self.collections[0].name if len(self.collections) == 1 else self.collections[0].name.rsplit("_", 1)[0]
+
+    @classmethod
+    def partitioned(cls, db: AsyncDatabase[dict[str, Any]], name: str, partitions: int) -> AggregateStore:
+        """A store spread over `partitions` collections named `<name>_000`, `<name>_001`, ..."""
+        return cls([db[partition_name(name, i, partitions)] for i in range(partitions)])
+
+    @property
+    def collection(self) -> AsyncCollection[dict[str, Any]]:
+        """The single collection of an unpartitioned store."""
+        if len(self.collections) != 1:
+            raise AttributeError(f"{self.name} is partitioned: use collection_for(id) or collections")
+        return self.collections[0]
+
+    def collection_for(self, aggregate_id: str) -> AsyncCollection[dict[str, Any]]:
+        """The collection holding one aggregate."""
+        if len(self.collections) == 1:
+            return self.collections[0]
+        return self.collections[partition_of(aggregate_id, len(self.collections))]
+
+    async def create_index(self, keys: list[tuple[str, int]], **kwargs: Any) -> None:
+        """Create an index on every partition."""
+        for coll in self.collections:
+            await coll.create_index(keys, **kwargs)
+
+    async def find_all(self, filter_: dict[str, Any], projection: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every document of every partition matching a filter."""
+        out: list[dict[str, Any]] = []
+        for coll in self.collections:
+            out += [doc async for doc in coll.find(filter_, projection)]
+        return out
 
     async def ensure_indexes(self) -> None:
         """Create the index the outbox relay uses to find unpublished events."""
-        await self.collection.create_index([("_pending", ASCENDING)])
+        await self.create_index([("_pending", ASCENDING)])
 
     async def load(self, aggregate_id: str) -> Loaded:
         """Read an aggregate (an absent one has version 0 and empty state)."""
-        doc = await self.collection.find_one({"_id": aggregate_id})
+        doc = await self.collection_for(aggregate_id).find_one({"_id": aggregate_id})
         if doc is None:
             return Loaded(id=aggregate_id, state={}, version=0)
         state = {k: v for k, v in doc.items() if k not in RESERVED}
@@ -93,7 +143,7 @@ class AggregateStore:
         if not loaded.exists:
             doc = {"_id": loaded.id, **clean, "_v": 1, "_inbox": inbox, "_outbox": outbox, "_pending": bool(outbox)}
             try:
-                await self.collection.insert_one(doc)
+                await self.collection_for(loaded.id).insert_one(doc)
             except DuplicateKeyError as exc:
                 raise ConcurrencyConflict(loaded.id) from exc
             return 1, list(outbox.items())
@@ -106,7 +156,7 @@ class AggregateStore:
         if unset:
             update["$unset"] = unset
         expected: Any = loaded.version if loaded.versioned else {"$exists": False}
-        result = await self.collection.update_one({"_id": loaded.id, "_v": expected}, update)
+        result = await self.collection_for(loaded.id).update_one({"_id": loaded.id, "_v": expected}, update)
         if result.matched_count != 1:
             raise ConcurrencyConflict(loaded.id)
         leftover = sorted(loaded.outbox.items(), key=lambda kv: int(kv[1].get("seq", 0)))
@@ -115,44 +165,53 @@ class AggregateStore:
     async def clear_published(self, aggregate_id: str, message_ids: list[str], version: int) -> None:
         """After publishing what version `version` queued: one write when no newer commit happened meanwhile."""
         unset = {f"_outbox.{mid}": "" for mid in message_ids}
-        result = await self.collection.update_one(
-            {"_id": aggregate_id, "_v": version}, {"$unset": unset, "$set": {"_pending": False}}
-        )
+        coll = self.collection_for(aggregate_id)
+        result = await coll.update_one({"_id": aggregate_id, "_v": version}, {"$unset": unset, "$set": {"_pending": False}})
         if result.matched_count == 0:
             # A newer commit queued more events: remove only ours and leave the flag to the sweeper.
-            await self.collection.update_one({"_id": aggregate_id}, {"$unset": unset})
+            await coll.update_one({"_id": aggregate_id}, {"$unset": unset})
 
     async def pending(self, limit: int = 100) -> list[dict[str, Any]]:
         """Documents holding unpublished events."""
-        cursor = self.collection.find({"_pending": True}, {"_outbox": 1, "_v": 1}).limit(limit)
-        return [doc async for doc in cursor]
+        out: list[dict[str, Any]] = []
+        for coll in self.collections:
+            out += [doc async for doc in coll.find({"_pending": True}, {"_outbox": 1, "_v": 1}).limit(limit)]
+        return out
 
     async def outbox_of(self, aggregate_id: str) -> dict[str, Any] | None:
         """The outbox and version of one aggregate."""
-        return await self.collection.find_one({"_id": aggregate_id}, {"_outbox": 1, "_v": 1})
+        return await self.collection_for(aggregate_id).find_one({"_id": aggregate_id}, {"_outbox": 1, "_v": 1})
 
     async def mark_published(self, aggregate_id: str, message_ids: list[str], version: int) -> None:
         """Remove published events from the outbox; clear the pending flag if nothing new was queued meanwhile."""
+        coll = self.collection_for(aggregate_id)
         if message_ids:
-            await self.collection.update_one(
-                {"_id": aggregate_id}, {"$unset": {f"_outbox.{mid}": "" for mid in message_ids}}
-            )
-        await self.collection.update_one({"_id": aggregate_id, "_v": version}, {"$set": {"_pending": False}})
+            await coll.update_one({"_id": aggregate_id}, {"$unset": {f"_outbox.{mid}": "" for mid in message_ids}})
+        await coll.update_one({"_id": aggregate_id, "_v": version}, {"$set": {"_pending": False}})
 
 
 class Inbox:
-    """Per-consumer record of handled message ids (unique _id = consumer:message_id): the fast duplicate check."""
+    """Per-consumer record of handled message ids (unique _id = consumer:message_id): the fast duplicate check.
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.collection = db["inbox"]
+    Spread over `partitions` collections (`inbox_000`...) for the same reason as the aggregates: it grows by one
+    document per message, and FerretDB scans a whole collection on every lookup.
+    """
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], partitions: int = 32) -> None:
+        self.collections = [db[partition_name("inbox", i, partitions)] for i in range(partitions)]
+
+    def _for(self, key: str) -> AsyncCollection[dict[str, Any]]:
+        return self.collections[partition_of(key, len(self.collections))]
 
     async def seen(self, consumer: str, message_id: object) -> bool:
         """True when this consumer already handled the message."""
-        return await self.collection.find_one({"_id": f"{consumer}:{message_id}"}, {"_id": 1}) is not None
+        key = f"{consumer}:{message_id}"
+        return await self._for(key).find_one({"_id": key}, {"_id": 1}) is not None
 
     async def mark(self, consumer: str, message_id: object, outcome: str) -> None:
         """Record that this consumer handled the message (idempotent)."""
+        key = f"{consumer}:{message_id}"
         try:
-            await self.collection.insert_one({"_id": f"{consumer}:{message_id}", "outcome": outcome})
+            await self._for(key).insert_one({"_id": key, "outcome": outcome})
         except DuplicateKeyError:
             pass

@@ -34,6 +34,7 @@ class Harness:
                 max_attempts=3,
                 backoff_initial_s=0.05,
                 consumer_offset_reset="latest",
+                outbox_full_sweep_interval_s=1,
             )
         )
         self.store = self.rt.aggregates("compteurs")
