@@ -243,7 +243,11 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
     refs = {reference_affaire(s.envelope.message_id) for s in demands if s.expected == "accepted"}
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGODB_URL"])
     db = client[platform["affaires"].env["AFFAIRES_DATABASE"]]
-    stored = [doc["_id"] async for doc in db["affaires"].find({"_id": {"$in": sorted(refs)}}, {"_id": 1})]
+    stored = []
+    # The affaires service may spread its aggregates over partitions (affaires_000, ...): look in each.
+    for name in await db.list_collection_names():
+        if name == "affaires" or name.startswith("affaires_"):
+            stored += [doc["_id"] async for doc in db[name].find({}, {"_id": 1}) if doc["_id"] in refs]
     await client.close()
     report.add("affaires expected / stored", f"{len(refs)} / {len(stored)}")
     report.check(len(stored) == len(refs), f"{len(refs) - len(stored)} affaire(s) missing from the store")
@@ -268,7 +272,7 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
     resent = sum(ids[m] - 1 for m in expected_mails if ids.get(m, 0) > 1)
     report.add("outcome e-mails expected / found (by Message-ID)", f"{len(expected_mails)} / {len(expected_mails) - len(missing_mails)}")
     report.add("e-mail copies resent under the same Message-ID", resent)
-    report.check(not missing_mails, f"{len(missing_mails)} outcome e-mail(s) missing")
+    report.check(not missing_mails, f"{len(missing_mails)} outcome e-mail(s) missing, e.g. {missing_mails[:2]}")
 
     poison_raw = {s.raw for s in sent if s.expected == "poison"}
     poison_ids = {str(s.envelope.message_id) for s in sent if s.expected == "poison"}

@@ -20,6 +20,7 @@ def start(seed: int) -> None:
     platform = Platform("demo", DATA / "logs" / "services")
     for sp in platform.processes.values():
         sp.env[f"{sp.name.upper()}_DATABASE"] = f"grd_{sp.name}"
+        sp.detached = True
     if seed:
         print(f"[platform] seeding {seed} demo PDS into each service's database...", flush=True)
         platform.seed(seed)

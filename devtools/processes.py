@@ -25,6 +25,14 @@ PROCESSES: dict[str, tuple[str, int]] = {
 }
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the parent dies, so a killed test run leaves no stray service behind."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 @dataclass
 class ServiceProcess:
     """One service process: start, health, SIGKILL, restart."""
@@ -36,13 +44,22 @@ class ServiceProcess:
     log_dir: Path
     proc: subprocess.Popen[bytes] | None = field(default=None)
     starts: int = 0
+    detached: bool = False
 
     def start(self) -> None:
-        """Start the process (its output goes to a log file)."""
+        """Start the process (its output goes to a log file); unless detached, it dies with its parent."""
+        if self.starts == 0 and self.healthy():
+            raise RuntimeError(f"port {self.port} already serves a {self.name}: stop the stray process first")
         self.starts += 1
         log = open(self.log_dir / f"{self.name}.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+            [sys.executable, "-m", self.module],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=self.detached,
+            preexec_fn=None if self.detached else _die_with_parent,
         )
 
     def kill9(self) -> None:

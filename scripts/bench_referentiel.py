@@ -2,7 +2,8 @@
 
 Seeds the bench database if needed, then times requests through the real HTTP app in-process (httpx ASGI transport,
 HTTP Basic, audit writes included) and a raw pymongo lookup for comparison. Usage:
-`python -m scripts.bench_referentiel [--count 100000] [--requests 2000] [--database grd_referentiel_bench] [--partitions 128]`.
+`python -m scripts.bench_referentiel [--count 100000] [--requests 500] [--database grd_referentiel_bench] [--partitions 64] [--drop]`
+(`--drop` removes the bench database afterwards instead of keeping it for the next run).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import logging
 import os
 import platform
 import random
@@ -21,11 +23,10 @@ import httpx
 
 from demo_data.generator import generate, pds_reference
 from demo_data.reference import FOURNISSEURS
-from platform_kit.store import make_client
+from platform_kit.store import AggregateStore, make_client
 from services.referentiel.app import create_app
 from services.referentiel.seed import seed
 from services.referentiel.settings import Settings
-from services.referentiel.store import nom_partition, partition
 
 SECRETS = {f.code: f.secret_demo for f in FOURNISSEURS}
 
@@ -52,20 +53,22 @@ async def _mesurer(nom: str, n: int, appel: Callable[[int], Awaitable[None]]) ->
     return nom, p50, p99, pmax
 
 
-async def main(count: int, requetes: int, database: str, partitions: int) -> None:
+async def main(count: int, requetes: int, database: str, partitions: int, drop: bool = False) -> None:
     """Seed if needed, then run the scenarios and print p50/p99."""
     settings = Settings(service_name="referentiel-bench", database=database, partitions=partitions)
     client = make_client(settings.mongodb_url)
     db = client[settings.database_name]
+    pds = AggregateStore.partitioned(db, "pds", settings.partitions)
     derniere = pds_reference(count)
-    collection = db[nom_partition("pds", partition(derniere, settings.partitions), settings.partitions)]
-    if await collection.find_one({"_id": derniere}, {"_id": 1}) is None:
+    if await pds.collection_for(derniere).find_one({"_id": derniere}, {"_id": 1}) is None:
         debut = time.perf_counter()
         resultat = await seed(settings, count)
         print(f"seed : {resultat['pds_inseres']} PDS en {time.perf_counter() - debut:.1f} s")
     rng = random.Random(42)
     points = [generate(rng.randint(1, count)) for _ in range(requetes)]
     app = create_app(settings)
+    # The app logs every request at INFO through httpx: thousands of lines that would bury the results.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     print(f"machine : {platform.processor() or platform.machine()}, {os.cpu_count()} cœurs, Python {platform.python_version()}")
     print(f"base : {count} PDS répartis sur {settings.partitions} partitions")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
@@ -89,22 +92,24 @@ async def main(count: int, requetes: int, database: str, partitions: int) -> Non
 
         async def brut(i: int) -> None:
             ref = points[i].reference
-            coll = db[nom_partition("pds", partition(ref, settings.partitions), settings.partitions)]
-            assert await coll.find_one({"_id": ref}) is not None
+            assert await pds.collection_for(ref).find_one({"_id": ref}) is not None
 
         await _mesurer("pymongo find_one par _id (référence brute)", requetes, brut)
         await _mesurer("GET /pds/recherche?reference=", requetes, par_reference)
         await _mesurer("GET /pds/recherche adresse + compteur", requetes, par_adresse)
         await _mesurer("GET /pds/{ref}/dossier (toutes les vues)", requetes, consultation)
     await app.state.runtime.mongo.close()
+    if drop:
+        await client.drop_database(database)
     await client.close()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--database", default="grd_referentiel_bench")
     parser.add_argument("--partitions", type=int, default=Settings().partitions, help="Must match the seeded database.")
+    parser.add_argument("--drop", action="store_true", help="Drop the bench database at the end.")
     args = parser.parse_args()
-    asyncio.run(main(args.count, args.requests, args.database, args.partitions))
+    asyncio.run(main(args.count, args.requests, args.database, args.partitions, args.drop))

@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the référentiel's ASGI app; `app.state.runtime` and `app.state.store` let tests reach them."""
     settings = settings or Settings()
     rt = Runtime(settings)
-    store = ReferentielStore(rt, settings.partitions, settings.balayage_outbox_s)
+    store = ReferentielStore(rt, settings.partitions)
     Handlers(rt, store, settings).register()
     app = rt.http_app("Référentiel PDS", build_router(rt, store, settings))
     app.state.runtime = rt

@@ -118,7 +118,7 @@ class Handlers:
             await self._refuser(ctx, pds, acces.refus_fournisseur_absent())
             return
         assert pds is not None
-        store = self.store.pds(pds)
+        store = self.store.pds
         loaded = await store.load(pds)
         if loaded.applied(env.message_id):
             return
@@ -168,7 +168,7 @@ class Handlers:
 
     async def contrat_change(self, ctx: HandlerContext, evt: ContratEtatChangeV1) -> None:
         """Follow a contract's state on the PDS: holders, état, occupant, and the reading it carries."""
-        store = self.store.pds(evt.pds)
+        store = self.store.pds
         loaded = await store.load(evt.pds)
         if loaded.applied(ctx.envelope.message_id):
             return
@@ -186,7 +186,7 @@ class Handlers:
         """Record the real reading of a completed intervention and announce it to the holder at that date."""
         if evt.statut != StatutIntervention.REALISEE or evt.releve is None:
             return
-        store = self.store.pds(evt.pds)
+        store = self.store.pds
         loaded = await store.load(evt.pds)
         if loaded.applied(ctx.envelope.message_id) or not loaded.exists:
             return

@@ -13,12 +13,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from demo_data.generator import PdsGen, generate_many
-from platform_kit.store import make_client
+from platform_kit.store import make_client, partition_name, partition_of
 from services.referentiel.domain.commun import State, cle_adresse, cle_personne, iso
 from services.referentiel.domain.recherche import entree_index
 from services.referentiel.domain.releves import consommations_mensuelles
 from services.referentiel.settings import Settings
-from services.referentiel.store import nom_partition, partition
 
 LOT = 5000
 
@@ -109,17 +108,17 @@ async def seed(settings: Settings, count: int, start: int = 1) -> dict[str, int]
     for p in generate_many(count, start):
         state = document_pds(p, settings.mois_consommations)
         index[state["adresse_cle"]][p.reference] = entree_index(state)
-        pds[partition(p.reference, n)].append({"_id": p.reference, **state, "_v": 1, "_inbox": [], "_outbox": {}, "_pending": False})
+        pds[partition_of(p.reference, n)].append({"_id": p.reference, **state, "_v": 1, "_inbox": [], "_outbox": {}, "_pending": False})
     adresses: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for cle, entrees in index.items():
-        adresses[partition(cle, n)].append({"_id": cle, "pds": entrees})
+        adresses[partition_of(cle, n)].append({"_id": cle, "pds": entrees})
     presents = 0
     try:
         for num, docs in pds.items():
             # An existing PDS is kept as it is: live changes win over the seed.
-            presents += len(await _inserer(db[nom_partition("pds", num, n)], docs))
+            presents += len(await _inserer(db[partition_name("pds", num, n)], docs))
         for num, docs in adresses.items():
-            collection = db[nom_partition("adresses", num, n)]
+            collection = db[partition_name("adresses", num, n)]
             deja = await _inserer(collection, docs)
             if deja:
                 actuels = {d["_id"]: d.get("pds", {}) async for d in collection.find({"_id": {"$in": [d["_id"] for d in deja]}})}

@@ -17,9 +17,8 @@ class Settings(KitSettings):
     audit_max_resultats: int = Field(default=500, ge=1, le=5000, description="Most audit entries GET /audit returns.")
     mois_consommations: int = Field(default=12, ge=1, le=36, description="Months of rolling monthly consumption kept per PDS.")
     partitions: int = Field(
-        default=128,
+        default=64,
         ge=1,
         le=999,
         description="Collections the PDS and the address index are spread over (FerretDB scans a whole collection per lookup).",
     )
-    balayage_outbox_s: float = Field(default=15.0, gt=0, description="How often the PDS partitions are swept for unpublished events.")

@@ -18,13 +18,16 @@ from fastapi import FastAPI
 from contracts import demandes as d
 from contracts.common import ContratConclu, EtatContrat, IndexCadran, NatureReleve, Releve, StatutIntervention
 from contracts.envelope import Envelope
-from contracts.evenements import ContratEtatChangeV1, InterventionStatutChangeV1
+from contracts.evenements import ContratEtatChangeV1, InterventionStatutChangeV1, ReleveEnregistreeV1
 from contracts.topics import DEMANDES, DEMANDES_QUALIFIEES, DEMANDES_RESULTATS, DLQ, FLUX_R15, RELEVES
 from demo_data.generator import PdsGen, generate_many
+from platform_kit.messaging import HandlerContext
 from platform_kit.runtime import Runtime
+from platform_kit.store import partition_name, partition_of
 from services.referentiel.app import create_app
 from services.referentiel.seed import seed
 from services.referentiel.settings import Settings
+from services.referentiel.store import ReferentielStore
 from tests.support import Bus, bootstrap, mongodb_url, unique_db, wait_for_messages
 
 pytestmark = pytest.mark.integration
@@ -61,7 +64,6 @@ async def app() -> AsyncIterator[FastAPI]:
     mongodb_url()
     settings = Settings(
         service_name=f"referentiel-test-{uuid.uuid4().hex[:6]}", database=unique_db("grd_referentiel"), partitions=4,
-        balayage_outbox_s=2.0,
     )  # fmt: skip
     await seed(settings, COUNT)
     application = create_app(settings)
@@ -268,3 +270,30 @@ async def test_redelivered_demand_has_one_outcome(app: FastAPI, bus: Bus) -> Non
     await wait_for_messages(DEMANDES_RESULTATS.name, _par_demande(temoin), timeout=30)
     resultats = await wait_for_messages(DEMANDES_RESULTATS.name, _par_demande(cessation), timeout=30)
     assert len(resultats) == 1
+
+
+async def test_pds_partitions_and_outbox_safety_net(app: FastAPI) -> None:
+    rt: Runtime = app.state.runtime
+    store: ReferentielStore = app.state.store
+    cible = POINTS[5]
+    collection = store.pds.collection_for(cible.reference)
+    assert collection.name == partition_name("pds", partition_of(cible.reference, 4), 4)
+    assert await collection.find_one({"_id": cible.reference}, {"_id": 1}), "the seed and the service agree on partitions"
+    assert store.pds in rt.relay.stores
+
+    # An event committed but never published (a crash between the two) is published by the kit relay's sweep.
+    mid = uuid.uuid4()
+    declencheur = Envelope(
+        message_id=mid, type="InterventionStatutChange", version=1, occurred_at=datetime.now(UTC), correlation_id=mid,
+        fournisseur=cible.titulaire, key=cible.reference, payload={},
+    )  # fmt: skip
+    releve = Releve(date_releve=date(2026, 11, 1), index=tuple(IndexCadran(cadran=c, valeur=1) for c in _cadrans(cible)), nature=NatureReleve.REELLE)
+    ctx = HandlerContext(declencheur, "referentiel.test")
+    evenement = ctx.emit(ReleveEnregistreeV1(pds=cible.reference, releve=releve, motif="intervention", titulaire=cible.titulaire))
+    loaded = await store.pds.load(cible.reference)
+    await store.pds.commit(loaded, loaded.state, mid, [evenement])
+    assert (await collection.find_one({"_id": cible.reference}, {"_pending": 1}) or {}).get("_pending") is True
+    await rt.relay.sweep_once()
+    assert await wait_for_messages(RELEVES.name, lambda m: m.get("causation_id") == str(mid), timeout=30)
+    apres = await collection.find_one({"_id": cible.reference}, {"_pending": 1, "_outbox": 1}) or {}
+    assert apres.get("_pending") is False and not apres.get("_outbox")
