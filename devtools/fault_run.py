@@ -197,6 +197,12 @@ def mail_ids(folder: Path) -> Counter[str]:
     return ids
 
 
+def expected_mail(outcome: dict[str, Any]) -> str:
+    """The Message-ID notifications gives the e-mail of an outcome (derived from the outcome event's id)."""
+    template = "demande_acceptee" if outcome["type"] == "DemandeAcceptee" else "demande_refusee"
+    return f"<{event_id(outcome['message_id'], 'mail', template)}@notifications.grd.local>"
+
+
 async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, timeout: float) -> Report:
     """Wait until every demand has an outcome (or the timeout), then compare expectations with observations."""
     report = Report()
@@ -211,9 +217,18 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
                 outcomes[d["payload"]["demande_message_id"]].append(d)
         cf_refs = {reference_affaire(s.envelope.message_id) for s in demands if s.kind == "changement_fournisseur"}
         flux = [d for d, _h, _v in await read_all(FLUX_C15.name) if d and d["payload"]["reference_affaire"] in cf_refs]
-        if len(outcomes) == len(wanted) and len({d["message_id"] for d in flux}) >= 2 * len(cf_refs):
+        ids_now = mail_ids(mail_folder)
+        mails_found = sum(1 for ds in outcomes.values() if expected_mail(ds[0]) in ids_now)
+        if (
+            len(outcomes) == len(wanted)
+            and len({d["message_id"] for d in flux}) >= 2 * len(cf_refs)
+            and mails_found == len(outcomes)
+        ):
             break
-        progress(f"waiting: {len(outcomes)}/{len(wanted)} outcomes, {len({d['message_id'] for d in flux})}/{2 * len(cf_refs)} C15")
+        progress(
+            f"waiting: {len(outcomes)}/{len(wanted)} outcomes, {len({d['message_id'] for d in flux})}/{2 * len(cf_refs)} C15, "
+            f"{mails_found}/{len(outcomes)} outcome e-mails"
+        )
         await asyncio.sleep(2)
     await asyncio.sleep(5)  # let the last e-mails and republished copies land
     outcomes.clear()
@@ -264,10 +279,7 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
     report.check(not flux_bad, f"{len(flux_bad)} CF(s) whose C15 flux is missing or doubled")
 
     ids = mail_ids(mail_folder)
-    expected_mails = []
-    for ds in outcomes.values():
-        template = "demande_acceptee" if ds[0]["type"] == "DemandeAcceptee" else "demande_refusee"
-        expected_mails.append(f"<{event_id(ds[0]['message_id'], 'mail', template)}@notifications.grd.local>")
+    expected_mails = [expected_mail(ds[0]) for ds in outcomes.values()]
     missing_mails = [m for m in expected_mails if m not in ids]
     resent = sum(ids[m] - 1 for m in expected_mails if ids.get(m, 0) > 1)
     report.add("outcome e-mails expected / found (by Message-ID)", f"{len(expected_mails)} / {len(expected_mails) - len(missing_mails)}")

@@ -203,6 +203,11 @@ class Inbox:
     def _for(self, key: str) -> AsyncCollection[dict[str, Any]]:
         return self.collections[partition_of(key, len(self.collections))]
 
+    async def record(self, consumer: str, message_id: object) -> dict[str, Any] | None:
+        """The inbox record of a message (with the handler's outcome), or None."""
+        key = f"{consumer}:{message_id}"
+        return await self._for(key).find_one({"_id": key})
+
     async def seen(self, consumer: str, message_id: object) -> bool:
         """True when this consumer already handled the message."""
         key = f"{consumer}:{message_id}"

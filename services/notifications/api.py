@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from platform_kit.auth import OPERATEUR, Principal
 from platform_kit.runtime import Runtime
+from platform_kit.store import AggregateStore
 from services.notifications.store import mails_envoyes
 
 
@@ -30,7 +31,7 @@ def _vers_mail(doc: dict[str, Any]) -> MailEnvoye:
     return MailEnvoye(message_id=str(doc["_id"]), **{k: doc.get(k) for k in MailEnvoye.model_fields if k != "message_id"})
 
 
-def router(rt: Runtime) -> APIRouter:
+def router(rt: Runtime, mails: AggregateStore) -> APIRouter:
     """Routes: GET /mails (operators only)."""
     api = APIRouter(tags=["notifications"])
 
@@ -42,6 +43,6 @@ def router(rt: Runtime) -> APIRouter:
     ) -> list[MailEnvoye]:
         if principal.role != OPERATEUR:
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Consultation réservée aux opérateurs du GRD.")
-        return [_vers_mail(doc) for doc in await mails_envoyes(rt.db, reference_affaire, limite)]
+        return [_vers_mail(doc) for doc in await mails_envoyes(mails, reference_affaire, limite)]
 
     return api

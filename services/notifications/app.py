@@ -15,11 +15,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service's ASGI app; `app.state.runtime` gives tests the Runtime to start and stop."""
     settings = settings or Settings()
     rt = Runtime(settings, transient_budget_s=settings.transient_budget_s)
+    # One document per e-mail and per affaire: spread over partitions so lookups stay flat on FerretDB.
+    mails = rt.aggregates(store.MAILS, partitions=settings.partitions)
     notifications = handlers.Notifications(
         rt,
         settings,
-        mails=rt.aggregates(store.MAILS),
-        suivis=rt.aggregates(store.SUIVI),
+        mails=mails,
+        suivis=rt.aggregates(store.SUIVI, partitions=settings.partitions),
         destinataires=store.Destinataires(rt.db),
         sender=SmtpSender(settings),
         renderer=Renderer(),
@@ -27,10 +29,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.register(rt, notifications)
 
     async def indexes() -> None:
-        await store.ensure_indexes(rt.db)
+        await store.ensure_indexes(mails)
 
     rt.startup_hooks.append(indexes)
-    app = rt.http_app("GRD – notifications", api.router(rt))
+    app = rt.http_app("GRD – notifications", api.router(rt, mails))
     app.state.runtime = rt
     app.state.notifications = notifications
     return app

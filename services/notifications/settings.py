@@ -14,6 +14,7 @@ class Settings(KitSettings):
 
     service_name: str = Field(default="notifications", description="Service name, used for consumer groups and metrics.")
     http_port: int = Field(default=8005, description="HTTP port.")
+    partitions: int = Field(default=32, ge=1, description="Collections the e-mail records and affaire follow-ups are spread over.")
     smtp_host: str = Field(
         default="127.0.0.1",
         validation_alias=AliasChoices("smtp_host", "SMTP_HOST"),

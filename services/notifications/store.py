@@ -9,6 +9,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from demo_data.reference import FOURNISSEURS, fournisseur
+from platform_kit.store import AggregateStore
 
 MAILS = "mails"
 SUIVI = "suivi_affaires"
@@ -36,17 +37,18 @@ class Destinataires:
         return result.upserted_count + result.modified_count
 
 
-async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
-    """Indexes of the mail history read by the HTTP route."""
-    await db[MAILS].create_index([("reference_affaire", ASCENDING), ("sent_at", DESCENDING)])
-    await db[MAILS].create_index([("sent_at", DESCENDING)])
+async def ensure_indexes(mails: AggregateStore) -> None:
+    """Indexes of the mail history read by the HTTP route (on every partition)."""
+    await mails.create_index([("reference_affaire", ASCENDING), ("sent_at", DESCENDING)])
+    await mails.create_index([("sent_at", DESCENDING)])
 
 
-async def mails_envoyes(db: AsyncDatabase[dict[str, Any]], reference_affaire: str | None, limit: int) -> list[dict[str, Any]]:
-    """The recorded e-mails, newest first, optionally of one affaire."""
+async def mails_envoyes(mails: AggregateStore, reference_affaire: str | None, limit: int) -> list[dict[str, Any]]:
+    """The recorded e-mails, newest first, optionally of one affaire (merged from every partition)."""
     query: dict[str, Any] = {"status": {"$exists": True}}
     if reference_affaire:
         query["reference_affaire"] = reference_affaire
     projection = {"_inbox": 0, "_outbox": 0, "_pending": 0, "_v": 0}
-    cursor = db[MAILS].find(query, projection).sort("sent_at", DESCENDING).limit(limit)
-    return [doc async for doc in cursor]
+    docs = await mails.find_all(query, projection)
+    docs.sort(key=lambda d: str(d.get("sent_at") or ""), reverse=True)
+    return docs[:limit]

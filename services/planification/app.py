@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the runtime, stores, consumers and routes; the runtime is reachable as app.state.runtime."""
     settings = settings or Settings()
     rt = Runtime(settings)
-    interventions = rt.aggregates(INTERVENTIONS)
+    interventions = rt.aggregates(INTERVENTIONS, partitions=32)
     places = Places(rt.db)
     creneaux = Creneaux(rt.db)
     rt.startup_hooks.append(places.ensure_indexes)

@@ -29,7 +29,7 @@ class ReferentielStore:
         # Registered with the kit's outbox relay, which creates the `_pending` index of every partition at start.
         self.pds = rt.aggregates("pds", partitions=partitions)
         self.adresses = [rt.db[partition_name("adresses", i, partitions)] for i in range(partitions)]
-        self.refus = rt.aggregates("refus")
+        self.refus = rt.aggregates("refus", partitions=16)
         self.audit: AsyncCollection[dict[str, Any]] = rt.db["audit"]
         rt.startup_hooks.append(self.creer_index)
 

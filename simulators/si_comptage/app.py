@@ -13,7 +13,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the runtime and the consumer; the runtime is reachable as app.state.runtime."""
     settings = settings or Settings()
     rt = Runtime(settings)
-    TeleOperations(rt, rt.aggregates("teleoperations"), settings).register()
+    TeleOperations(rt, rt.aggregates("teleoperations", partitions=16), settings).register()
     app = rt.http_app("GRD — simulateur SI comptage (télé-opérations)")
     app.state.runtime = rt
     return app

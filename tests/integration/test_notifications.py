@@ -26,6 +26,7 @@ from contracts.evenements import (
     InterventionStatutChangeV1,
 )
 from platform_kit.runtime import Runtime
+from platform_kit.store import AggregateStore
 from services.notifications.app import create_app
 from services.notifications.domain import message_id_mail
 from services.notifications.settings import Settings
@@ -172,7 +173,7 @@ async def test_unknown_supplier_is_skipped_and_operator_lists_mails(bus: Bus, se
     connu = await bus.send(acceptee(ref), fournisseur="LUMEN", key=inconnu.key)
     await wait_for_mails(with_id(message_id_mail(connu.message_id, "demande_acceptee")), timeout=30)
     assert mails(with_id(message_id_mail(inconnu.message_id, "demande_acceptee"))) == []
-    inbox = await rt.db["inbox"].find_one({"_id": f"{rt.settings.service_name}.mails:{inconnu.message_id}"})
+    inbox = await rt.inbox.record(f"{rt.settings.service_name}.mails", inconnu.message_id)
     assert inbox is not None and inbox["outcome"] == "ok"
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -230,7 +231,7 @@ async def test_smtp_down_then_back_delivers_exactly_once(bus: Bus) -> None:
             assert time.monotonic() < deadline, "the marker mail never arrived"
             await asyncio.sleep(0.2)
         assert sum(mid.encode() in raw for raw in collector.received) == 1
-        doc = await rt.db["mails"].find_one({"_id": mid})
+        doc = await mail_record(rt, mid)
         assert doc is not None and doc["status"] == "sent"
     finally:
         controller.stop()
@@ -284,6 +285,12 @@ class Refuser(Collector):
         return "550 5.1.1 Destinataire inconnu"
 
 
+async def mail_record(rt: Runtime, message_id: str) -> dict[str, Any] | None:
+    """The record of one e-mail in its partition of the `mails` store."""
+    store = AggregateStore.partitioned(rt.db, "mails", rt.settings.partitions)  # type: ignore[attr-defined]
+    return await store.collection_for(message_id).find_one({"_id": message_id})
+
+
 async def test_permanent_refusal_is_recorded_without_retry(bus: Bus) -> None:
     port = free_port()
     refuser = Refuser()
@@ -294,7 +301,7 @@ async def test_permanent_refusal_is_recorded_without_retry(bus: Bus) -> None:
         env = await bus.send(acceptee(new_ref()), fournisseur="LUMEN")
         mid = message_id_mail(env.message_id, "demande_acceptee")
         deadline = time.monotonic() + 20
-        while (doc := await rt.db["mails"].find_one({"_id": mid})) is None:
+        while (doc := await mail_record(rt, mid)) is None:
             assert time.monotonic() < deadline, "the refusal was never recorded"
             await asyncio.sleep(0.2)
         assert doc["status"] == "refused"

@@ -46,6 +46,7 @@ async def app() -> AsyncIterator[FastAPI]:
     """One isolated service instance for the module (own consumer groups and database)."""
     settings = Settings(
         service_name=f"planification-test-{uuid.uuid4().hex[:6]}",
+        consumer_offset_reset="latest",
         database=unique_db("grd_planification"),
         date_du_jour=TODAY,
         places_par_demi_journee=3,
@@ -53,7 +54,7 @@ async def app() -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     rt: Runtime = application.state.runtime
     await rt.start()
-    await asyncio.wait_for(rt.broker_ready.wait(), 30)
+    await rt.wait_ready()
     yield application
     await rt.mongo.drop_database(settings.database_name)
     await rt.stop()

@@ -28,11 +28,14 @@ EN_ECHEC = pds_reference(34)
 @pytest.fixture(scope="module")
 async def simulateur() -> AsyncIterator[FastAPI]:
     """An isolated simulator instance whose PDS 34 always fails."""
-    settings = Settings(service_name=f"si_comptage-test-{uuid.uuid4().hex[:6]}", database=unique_db("grd_si_comptage"), pds_en_echec=(EN_ECHEC,))
+    settings = Settings(
+        service_name=f"si_comptage-test-{uuid.uuid4().hex[:6]}", database=unique_db("grd_si_comptage"), pds_en_echec=(EN_ECHEC,),
+        consumer_offset_reset="latest",
+    )
     app = create_app(settings)
     rt: Runtime = app.state.runtime
     await rt.start()
-    await asyncio.wait_for(rt.broker_ready.wait(), 30)
+    await rt.wait_ready()
     yield app
     await rt.mongo.drop_database(settings.database_name)
     await rt.stop()
