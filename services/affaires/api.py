@@ -73,7 +73,7 @@ def routes(rt: Runtime, store: AffairesStore, settings: Settings) -> APIRouter:
         annulable: Annotated[bool | None, Query(description="true : seulement les affaires encore annulables.")] = None,
         fournisseur: Annotated[str | None, Query(description="Fournisseur (opérateur GRD seulement).")] = None,
         limite: Annotated[int, Query(ge=1, le=settings.liste_limite_max, description="Taille de page.")] = 100,
-        saut: Annotated[int, Query(ge=0, description="Nombre d'affaires à sauter.")] = 0,
+        saut: Annotated[int, Query(ge=0, le=settings.liste_saut_max, description="Nombre d'affaires à sauter.")] = 0,
     ) -> list[AffaireResume]:
         filtre: dict[str, Any] = {}
         if principal.role != OPERATEUR:

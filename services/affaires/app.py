@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, *, aujourdhui: Callable[[], dat
     """Build the affaires app; the Runtime is reachable as app.state.runtime (tests start and stop it)."""
     settings = settings or Settings()
     rt = Runtime(settings)
-    store = AffairesStore(rt)
+    store = AffairesStore(rt, settings.partitions, settings.refus_partitions)
     AffairesHandlers(rt, store, settings, aujourdhui or horloge(settings.fuseau_horaire)).brancher()
     app = rt.http_app("GRD — affaires", routes(rt, store, settings))
     app.state.runtime = rt

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from datetime import time as heure
 from typing import Any
@@ -15,12 +17,13 @@ from pymongo.errors import BulkWriteError
 from contracts.common import StatutAffaire, TypeAffaire
 from contracts.references import reference_affaire
 from demo_data.generator import PdsGen, generate_many
-from platform_kit.store import make_client
+from platform_kit.store import AggregateStore, make_client, partition_of
 from services.affaires.domain import DEMANDE_PAR_TYPE, LIBELLES_TYPE, Action, Affaire, Generalites
 from services.affaires.settings import Settings
 from services.affaires.store import AFFAIRES, index_affaires
 
-BATCH = 5000
+BATCH = 500
+EN_VOL = 2
 DUPLICATE_KEY = 11000
 
 
@@ -65,6 +68,7 @@ def document(p: PdsGen) -> dict[str, Any]:
 
 async def _inserer(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> int:
     """Insert a batch unless it is already there; an affaire already present (maybe changed since) is left untouched."""
+    # Probe the batch's ends by _id (the only query FerretDB does not answer by decoding the whole partition).
     if await coll.find_one({"_id": docs[0]["_id"]}, {"_id": 1}) and await coll.find_one({"_id": docs[-1]["_id"]}, {"_id": 1}):
         return 0
     try:
@@ -76,23 +80,40 @@ async def _inserer(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, A
 
 
 async def seed(settings: Settings, count: int) -> int:
-    """Insert the demo affaires in bulk (idempotent); return how many were inserted."""
+    """Insert the demo affaires in bulk into their partitions (idempotent); return how many were inserted."""
     client = make_client(settings.mongodb_url)
     try:
-        coll = client[settings.database_name][AFFAIRES]
-        await index_affaires(coll)
-        inserted = 0
-        batch: list[dict[str, Any]] = []
-        for p in generate_many(count):
-            batch.append(document(p))
-            if len(batch) >= BATCH:
-                inserted += await _inserer(coll, batch)
-                batch = []
-        if batch:
-            inserted += await _inserer(coll, batch)
-        return inserted
+        store = AggregateStore.partitioned(client[settings.database_name], AFFAIRES, settings.partitions)
+        await index_affaires(store)
+        return await inserer_par_partition(store, (document(p) for p in generate_many(count)))
     finally:
         await client.close()
+
+
+async def inserer_par_partition(store: AggregateStore, docs: Iterable[dict[str, Any]]) -> int:
+    """Insert documents into their partitions in batches, a few batches in flight; return how many were new."""
+    lots: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    en_vol: set[asyncio.Task[int]] = set()
+    inserted = 0
+
+    async def attendre(limite: int) -> int:
+        n = 0
+        while len(en_vol) > limite:
+            done, _ = await asyncio.wait(en_vol, return_when=asyncio.FIRST_COMPLETED)
+            en_vol.difference_update(done)
+            n += sum(t.result() for t in done)
+        return n
+
+    for doc in docs:
+        numero = partition_of(doc["_id"], len(store.collections))
+        lots[numero].append(doc)
+        if len(lots[numero]) >= BATCH:
+            en_vol.add(asyncio.create_task(_inserer(store.collections[numero], lots.pop(numero))))
+            inserted += await attendre(EN_VOL - 1)
+    for numero, lot in lots.items():
+        en_vol.add(asyncio.create_task(_inserer(store.collections[numero], lot)))
+        inserted += await attendre(EN_VOL - 1)
+    return inserted + await attendre(0)
 
 
 def main() -> None:

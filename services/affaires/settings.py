@@ -18,3 +18,12 @@ class Settings(KitSettings):
     )
     fuseau_horaire: str = Field(default="Europe/Paris", description="Time zone that decides what 'today' is for dates d'effet.")
     liste_limite_max: int = Field(default=500, gt=0, description="Largest page size of GET /affaires.")
+    liste_saut_max: int = Field(
+        default=10_000, ge=0, description="Largest `saut` of GET /affaires (each partition returns up to saut + limite keys)."
+    )
+    partitions: int = Field(
+        default=64,
+        ge=1,
+        description="Collections the affaires are spread over (FerretDB scans a whole collection on every lookup).",
+    )
+    refus_partitions: int = Field(default=16, ge=1, description="Collections the refused demands (one document each) are spread over.")

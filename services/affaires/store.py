@@ -1,41 +1,53 @@
-"""Collections of the affaires service: `affaires` (one aggregate per affaire), `refus` (refused demands), `pieces_jointes`."""
+"""Collections of the affaires service: `affaires_NNN` (one aggregate per affaire), `refus_NNN` (refused demands), `pieces_jointes`."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from platform_kit.runtime import Runtime
+from platform_kit.store import AggregateStore
 from services.affaires.domain import Affaire, PieceJointeStockee
 
 AFFAIRES = "affaires"
 REFUS = "refus"
 PIECES_JOINTES = "pieces_jointes"
 CHAMPS_INTERNES = ("_id", "_v", "_inbox", "_outbox", "_pending")
+SANS_BOITES = {"_inbox": 0, "_outbox": 0}
+# Newest first, then by reference: a total order, so that the pages of the partitions merge into the same pages.
+ORDRE = [("cree_le", DESCENDING), ("_id", ASCENDING)]
+LECTURES_SIMULTANEES = 4
 
 
-async def index_affaires(coll: AsyncCollection[dict[str, Any]]) -> None:
-    """Indexes of the list filters: by supplier/type/status, by PDS, by creation date."""
-    await coll.create_index([("fournisseur", ASCENDING), ("type_affaire", ASCENDING), ("statut", ASCENDING)])
-    await coll.create_index([("pds", ASCENDING)])
-    await coll.create_index([("cree_le", DESCENDING)])
+async def index_affaires(store: AggregateStore) -> None:
+    """Indexes of the list filters on every partition: by supplier/type/status, by PDS, by creation date."""
+    await store.create_index([("fournisseur", ASCENDING), ("type_affaire", ASCENDING), ("statut", ASCENDING)])
+    await store.create_index([("pds", ASCENDING)])
+    await store.create_index([("cree_le", DESCENDING)])
+
+
+def trier(cles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sort `{_id, cree_le}` keys newest first, ties by reference (the order of ORDRE)."""
+    return sorted(sorted(cles, key=lambda d: str(d["_id"])), key=lambda d: str(d.get("cree_le", "")), reverse=True)
 
 
 class AffairesStore:
     """The service's stores: aggregates with inbox/outbox, plus the attachments kept out of the aggregates."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.affaires = rt.aggregates(AFFAIRES)
+    def __init__(self, rt: Runtime, partitions: int, refus_partitions: int) -> None:
+        self.affaires = rt.aggregates(AFFAIRES, partitions=partitions)
         # Refusals of demands that open no affaire (or target someone else's) are committed under the demand id.
-        self.refus = rt.aggregates(REFUS)
+        self.refus = rt.aggregates(REFUS, partitions=refus_partitions)
         self.pieces_jointes: AsyncCollection[dict[str, Any]] = rt.db[PIECES_JOINTES]
+        self._lectures = asyncio.Semaphore(LECTURES_SIMULTANEES)
         rt.startup_hooks.append(self.ensure_indexes)
 
     async def ensure_indexes(self) -> None:
         """Indexes of the affaires and of the attachments."""
-        await index_affaires(self.affaires.collection)
+        await index_affaires(self.affaires)
         await self.pieces_jointes.create_index([("reference_affaire", ASCENDING)])
 
     async def stocker_piece_jointe(self, reference: str, fournisseur: str, pj: PieceJointeStockee) -> None:
@@ -53,11 +65,25 @@ class AffairesStore:
         return await self.pieces_jointes.find_one({"_id": piece_id})
 
     async def lister(self, filtre: dict[str, Any], limite: int, saut: int) -> list[Affaire]:
-        """Affaires matching a filter, newest first."""
-        cursor = self.affaires.collection.find(filtre, {"_inbox": 0, "_outbox": 0}).sort("cree_le", DESCENDING).skip(saut).limit(limite)
-        return [Affaire.model_validate(doc) async for doc in cursor]
+        """Affaires matching a filter, newest first (ties by reference): the top keys of each partition merged, then the page."""
+        reference = filtre.get("_id")
+        collections = [self.affaires.collection_for(reference)] if isinstance(reference, str) else self.affaires.collections
+        cles = [cle for lot in await asyncio.gather(*(self._cles(c, filtre, saut + limite) for c in collections)) for cle in lot]
+        page = [str(cle["_id"]) for cle in trier(cles)[saut : saut + limite]]
+        docs = await asyncio.gather(*(self._lire(ref) for ref in page))
+        # An affaire never disappears, so every key still has its document; the guard only covers a dropped database.
+        return [Affaire.model_validate(doc) for doc in docs if doc is not None]
+
+    async def _cles(self, collection: AsyncCollection[dict[str, Any]], filtre: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        async with self._lectures:
+            return [doc async for doc in collection.find(filtre, {"cree_le": 1}).sort(ORDRE).limit(n)]
+
+    async def _lire(self, reference: str) -> dict[str, Any] | None:
+        # By _id, one at a time: FerretDB answers `_id` equality cheaply but decodes a whole collection for `$in`.
+        async with self._lectures:
+            return await self.affaires.collection_for(reference).find_one({"_id": reference}, SANS_BOITES)
 
     async def detail(self, reference: str) -> Affaire | None:
         """One affaire with every view."""
-        doc = await self.affaires.collection.find_one({"_id": reference}, {"_inbox": 0, "_outbox": 0})
+        doc = await self.affaires.collection_for(reference).find_one({"_id": reference}, SANS_BOITES)
         return Affaire.model_validate(doc) if doc else None

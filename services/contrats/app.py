@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service's ASGI app (the runtime is reachable as app.state.runtime, handlers as app.state.handlers)."""
     settings = settings or Settings()
     rt = Runtime(settings)
-    store = contrats_store(rt)
+    store = contrats_store(rt, settings.partitions)
     handlers = Handlers(rt, store, regles_depuis(settings), horloge(settings), settings.echeance_intervalle_s)
     rt.consumer("demandes", DEMANDES_QUALIFIEES, on_invalid=handlers.refuser_illisible).handles(DemandeQualifieeV1)(handlers.demande)
     rt.consumer("interventions", INTERVENTIONS_EVENEMENTS).handles(InterventionStatutChangeV1)(handlers.intervention)

@@ -143,10 +143,10 @@ class Handlers:
     async def echeances_une_fois(self) -> int:
         """One pass of the scheduler over every PDS with a due change."""
         jour = self.today().isoformat()
-        cursor = self.store.collection.find({"prochaine_echeance": {"$lte": jour}}, {"_id": 1})
         total = 0
-        async for doc in cursor:
-            total += await self.appliquer_echeances(str(doc["_id"]))
+        for collection in self.store.collections:
+            async for doc in collection.find({"prochaine_echeance": {"$lte": jour}}, {"_id": 1}):
+                total += await self.appliquer_echeances(str(doc["_id"]))
         return total
 
     async def boucle_echeances(self) -> None:

@@ -22,6 +22,11 @@ class Settings(KitSettings):
 
     service_name: str = Field(default="contrats", description="Service name, used for consumer groups and metrics.")
     http_port: int = Field(default=8002, description="HTTP port.")
+    partitions: int = Field(
+        default=64,
+        ge=1,
+        description="Collections the PDS aggregates are spread over (FerretDB scans a whole collection on every lookup).",
+    )
     horizon_date_effet_jours: int = Field(
         default=365, ge=1, description="Latest accepted date d'effet, in days from today (DATE_EFFET_TROP_LOINTAINE beyond)."
     )

@@ -1,4 +1,4 @@
-"""Collections of the contrats service: one aggregate document per PDS in `contrats_pds`."""
+"""Collections of the contrats service: one aggregate document per PDS, spread over the `contrats_pds_NNN` partitions."""
 
 from pymongo import ASCENDING
 
@@ -8,12 +8,17 @@ from platform_kit.store import AggregateStore
 COLLECTION = "contrats_pds"
 
 
-def contrats_store(rt: Runtime) -> AggregateStore:
-    """The PDS aggregates store, with the index the scheduler uses to find due changes."""
-    store = rt.aggregates(COLLECTION)
+async def index_contrats(store: AggregateStore) -> None:
+    """The index the scheduler uses to find due changes, on every partition."""
+    await store.create_index([("prochaine_echeance", ASCENDING)])
+
+
+def contrats_store(rt: Runtime, partitions: int) -> AggregateStore:
+    """The PDS aggregates store over `partitions` collections, with the scheduler's index."""
+    store = rt.aggregates(COLLECTION, partitions=partitions)
 
     async def indexes() -> None:
-        await store.collection.create_index([("prochaine_echeance", ASCENDING)])
+        await index_contrats(store)
 
     rt.startup_hooks.append(indexes)
     return store

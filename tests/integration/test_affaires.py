@@ -1,6 +1,5 @@
 """The affaires service in-process against the real Kafka and FerretDB: opening, demands, follow-up, HTTP, redelivery."""
 
-import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -40,9 +39,12 @@ from contracts.evenements import (
     OuvertureAffaireDemandeeV1,
 )
 from contracts.references import event_id, reference_affaire
+from demo_data.generator import generate_many
 from platform_kit.runtime import Runtime
 from services.affaires.app import create_app
+from services.affaires.seed import document, seed
 from services.affaires.settings import Settings
+from services.affaires.store import AffairesStore
 from tests.support import Bus, mongodb_url, unique_db, wait_for_messages
 
 pytestmark = pytest.mark.integration
@@ -61,6 +63,7 @@ class Service:
     rt: Runtime
     http: httpx.AsyncClient
     name: str
+    store: AffairesStore
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +71,15 @@ async def affaires() -> AsyncIterator[Service]:
     """The affaires app started in-process with its own consumer groups and database."""
     mongodb_url()
     name = f"affaires-test-{uuid.uuid4().hex[:6]}"
-    settings = Settings(service_name=name, database=unique_db("grd_affaires"), piece_jointe_taille_max_octets=TAILLE_MAX)
+    settings = Settings(
+        service_name=name, database=unique_db("grd_affaires"), piece_jointe_taille_max_octets=TAILLE_MAX, consumer_offset_reset="latest"
+    )
     app = create_app(settings)
     rt: Runtime = app.state.runtime
     await rt.start()
-    await asyncio.wait_for(rt.broker_ready.wait(), 60)
+    await rt.wait_ready()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://affaires") as http:
-        yield Service(rt, http, name)
+        yield Service(rt, http, name, app.state.store)
     await rt.stop()
 
 
@@ -279,13 +284,13 @@ async def test_redelivery_changes_nothing(affaires: Service, bus: Bus) -> None:
     env = new_envelope(cmd, key=ref, fournisseur="LUMEN")
     await bus.send_envelope(env, topics.AFFAIRES_COMMANDES.name)
     await outcome(cmd.demande_message_id)
-    before = await affaires.rt.db["affaires"].find_one({"_id": cmd.reference_affaire})
+    before = await affaires.store.affaires.collection_for(cmd.reference_affaire).find_one({"_id": cmd.reference_affaire})
     await bus.send_envelope(env, topics.AFFAIRES_COMMANDES.name)
     # A later message on the same partition proves the duplicate was consumed before we look.
     marqueur = ouverture(ref)
     await bus.send(marqueur, fournisseur="LUMEN")
     await outcome(marqueur.demande_message_id)
-    after = await affaires.rt.db["affaires"].find_one({"_id": cmd.reference_affaire})
+    after = await affaires.store.affaires.collection_for(cmd.reference_affaire).find_one({"_id": cmd.reference_affaire})
     assert before is not None and after is not None and before["_v"] == after["_v"] == 1
     expected = str(event_id(env.message_id, f"{affaires.name}.commandes", "DemandeAcceptee", "0"))
     found = await wait_for_messages(topics.DEMANDES_RESULTATS.name, lambda d: d.get("message_id") == expected, timeout=10)
@@ -304,3 +309,26 @@ async def test_http_shows_only_own_affaires(affaires: Service, bus: Bus) -> None
     assert [a["reference"] for a in lumen] == [cmd.reference_affaire]
     operateur = (await affaires.http.get("/affaires", params={"reference": cmd.reference_affaire}, auth=GRD)).json()
     assert len(operateur) == 1 and operateur[0]["fournisseur"] == "LUMEN"
+
+
+async def test_listing_merges_partitions_and_pages_like_one_collection(affaires: Service) -> None:
+    settings = affaires.rt.settings
+    assert isinstance(settings, Settings) and len(affaires.store.affaires.collections) == settings.partitions > 1
+    assert await seed(settings, 120) == 120
+    assert await seed(settings, 120) == 0
+    seeded = [document(p) for p in generate_many(120)]
+    params = {"type": "cessation", "statut": "terminee"}
+    full = (await affaires.http.get("/affaires", params={**params, "limite": 500}, auth=GRD)).json()
+    keys = [(a["cree_le"], a["reference"]) for a in full]
+    assert keys == sorted(sorted(keys, key=lambda k: k[1]), key=lambda k: k[0], reverse=True)
+    cessations = {d["_id"] for d in seeded if d["type_affaire"] == "cessation"}
+    assert cessations and cessations <= {a["reference"] for a in full}
+    pages = []
+    for saut in range(0, len(full), 7):
+        pages += (await affaires.http.get("/affaires", params={**params, "limite": 7, "saut": saut}, auth=GRD)).json()
+    assert pages == full
+    mine = (await affaires.http.get("/affaires", params={"limite": 500}, auth=VOLTA)).json()
+    assert {d["_id"] for d in seeded if d["fournisseur"] == "VOLTA"} <= {a["reference"] for a in mine}
+    assert mine and {a["fournisseur"] for a in mine} == {"VOLTA"}
+    trop_loin = await affaires.http.get("/affaires", params={"saut": settings.liste_saut_max + 1}, auth=GRD)
+    assert trop_loin.status_code == 422

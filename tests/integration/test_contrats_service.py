@@ -28,7 +28,7 @@ from contracts.common import (
 from contracts.evenements import AffaireStatutChangeV1, CompteurInfo, ContextePds, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.references import event_id, reference_affaire
 from contracts.topics import AFFAIRES_COMMANDES, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, FLUX_C15, INTERVENTIONS_EVENEMENTS, Topic
-from demo_data.generator import PdsGen, find
+from demo_data.generator import PdsGen, find, generate_many, pds_reference
 from platform_kit.runtime import Runtime
 from services.contrats.app import create_app
 from services.contrats.seed import document, seed
@@ -82,7 +82,7 @@ async def pds_neuf(service: tuple[FastAPI, Settings], predicate: Any) -> PdsGen:
     contrat = dict(p.contrat or {}, id=f"CT-{ref}-1") if p.contrat else None
     p = replace(p, reference=ref, contrat=contrat)
     app = service[0]
-    await app.state.store.collection.insert_one(document(p))
+    await app.state.store.collection_for(p.reference).insert_one(document(p))
     return p
 
 
@@ -256,3 +256,15 @@ async def test_mes_cancelled_with_its_affaire(service: tuple[FastAPI, Settings],
     env2 = await bus.send(annulee, fournisseur="LUMEN", key=p.reference)
     [annule] = await wait_for_messages(CONTRATS_EVENEMENTS.name, by(f"{settings.service_name}.affaires", env2.message_id), timeout=30)
     assert annule["payload"]["etat"] == "annule" and annule["payload"]["titulaire"] == "LUMEN"
+
+
+async def test_seed_spreads_pds_over_partitions_and_reruns_as_a_no_op(service: tuple[FastAPI, Settings]) -> None:
+    app, settings = service
+    store = app.state.store
+    assert len(store.collections) == settings.partitions > 1
+    assert await seed(settings, 300) == 0
+    p = next(generate_many(1, 123))
+    doc = await store.collection_for(p.reference).find_one({"_id": p.reference}, {"_id": 1})
+    assert doc is not None
+    seeded = [d for d in await store.find_all({"_id": {"$regex": "^3"}}, {"_id": 1}) if d["_id"] <= pds_reference(300)]
+    assert len(seeded) == 300
