@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 from contracts.common import StatutAffaire, StatutIntervention
 from contracts.envelope import Envelope
@@ -46,6 +47,19 @@ class Handlers:
         self.regles = regles
         self.today = today
         self.intervalle_s = intervalle_s
+        # The agenda: one small document per PDS holding a dated change. FerretDB scans whole collections, so the
+        # scheduler reads this instead of every PDS; a full pass at start and every few minutes covers a crash
+        # between the aggregate write and the agenda write.
+        self.agenda = rt.db["agenda_echeances"]
+        self.passage_complet_s = 600.0
+
+    async def _commit(self, loaded: Loaded, etat: dict[str, Any], ctx: HandlerContext, sortants: list[Outgoing]) -> None:
+        await self.rt.commit(self.store, loaded, etat, ctx, sortants)
+        echeance = etat.get("prochaine_echeance")
+        if echeance:
+            await self.agenda.replace_one({"_id": loaded.id}, {"_id": loaded.id, "date": echeance}, upsert=True)
+        else:
+            await self.agenda.delete_one({"_id": loaded.id})
 
     def _sortants(self, ctx: HandlerContext, decision: Decision) -> list[Outgoing]:
         return [ctx.emit(p) if f is None else ctx.emit(p, fournisseur=f) for p, f in decision.effets]
@@ -76,9 +90,9 @@ class Handlers:
                 message=resultat.message,
                 etape="contrats",
             )
-            await self.rt.commit(self.store, loaded, etat.model_dump(mode="json"), ctx, [ctx.emit(refus)])
+            await self._commit(loaded, etat.model_dump(mode="json"), ctx, [ctx.emit(refus)])
             return
-        await self.rt.commit(self.store, loaded, resultat.etat.model_dump(mode="json"), ctx, self._sortants(ctx, resultat))
+        await self._commit(loaded, resultat.etat.model_dump(mode="json"), ctx, self._sortants(ctx, resultat))
 
     async def intervention(self, ctx: HandlerContext, evt: InterventionStatutChangeV1) -> None:
         """An intervention réalisée completes the pending contract change of its affaire."""
@@ -90,7 +104,7 @@ class Handlers:
         decision = realiser(lire_etat(loaded), evt.reference_affaire, evt.date_realisation, evt.releve)
         if decision is None:
             return
-        await self.rt.commit(self.store, loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
+        await self._commit(loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
 
     async def affaire(self, ctx: HandlerContext, evt: AffaireStatutChangeV1) -> None:
         """An affaire annulée cancels its pending change; a CF affaire terminée becomes soldée."""
@@ -103,7 +117,7 @@ class Handlers:
         decision = annuler(etat, evt.reference_affaire) if evt.statut == StatutAffaire.ANNULEE else solder(etat, evt.reference_affaire)
         if decision is None:
             return
-        await self.rt.commit(self.store, loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
+        await self._commit(loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
 
     async def appliquer_echeances(self, pds: str) -> int:
         """Apply every change without intervention of one PDS whose date d'effet has come; return how many."""
@@ -135,26 +149,36 @@ class Handlers:
             if decision is None:
                 return appliques
             try:
-                await self.rt.commit(self.store, loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
+                await self._commit(loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
             except ConcurrencyConflict:
                 continue
             appliques += 1
 
-    async def echeances_une_fois(self) -> int:
-        """One pass of the scheduler over every PDS with a due change."""
+    async def echeances_une_fois(self, complet: bool = True) -> int:
+        """One pass of the scheduler: over the agenda, or (complet) over every PDS with a due change."""
         jour = self.today().isoformat()
         total = 0
-        for collection in self.store.collections:
-            async for doc in collection.find({"prochaine_echeance": {"$lte": jour}}, {"_id": 1}):
-                total += await self.appliquer_echeances(str(doc["_id"]))
+        if complet:
+            for collection in self.store.collections:
+                async for doc in collection.find({"prochaine_echeance": {"$lte": jour}}, {"_id": 1}):
+                    total += await self.appliquer_echeances(str(doc["_id"]))
+        else:
+            dus = [str(doc["_id"]) async for doc in self.agenda.find({"date": {"$lte": jour}}, {"_id": 1})]
+            for pds in dus:
+                total += await self.appliquer_echeances(pds)
         return total
 
     async def boucle_echeances(self) -> None:
-        """Background job: apply due changes every few seconds."""
+        """Background job: apply due changes every few seconds (a full pass at start and every few minutes)."""
         await self.rt.broker_ready.wait()
+        dernier_complet = float("-inf")
+        boucle = asyncio.get_running_loop()
         while True:
             try:
-                await self.echeances_une_fois()
+                complet = boucle.time() - dernier_complet >= self.passage_complet_s
+                await self.echeances_une_fois(complet)
+                if complet:
+                    dernier_complet = boucle.time()
             except asyncio.CancelledError:
                 raise
             except Exception:
