@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 from platform_kit.metrics import Metrics
@@ -24,6 +25,9 @@ class OutboxRelay:
         # Aggregates whose immediate flush failed: retried every interval. Only this process writes its outboxes, so
         # after a crash the full sweep at start finds whatever was left; a periodic full sweep is the last net.
         self._dirty: set[tuple[AggregateStore, str]] = set()
+        # Aggregates whose fresh commit the fast path is publishing: the sweeper leaves them alone, otherwise both
+        # would publish the same entries (harmless for consumers, but a needless copy on the topic).
+        self._inflight: Counter[str] = Counter()
         self.stores: list[AggregateStore] = []
         self._task: asyncio.Task[None] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
@@ -46,6 +50,17 @@ class OutboxRelay:
         await self.publish_entries([entry for _mid, entry in entries])
         await store.mark_published(str(doc["_id"]), [mid for mid, _ in entries], int(doc.get("_v", 0)))
 
+    def begin(self, store: AggregateStore, aggregate_id: str) -> None:
+        """Called before a commit whose events the fast path will publish."""
+        self._inflight[f"{store.name}:{aggregate_id}"] += 1
+
+    def end(self, store: AggregateStore, aggregate_id: str) -> None:
+        """Called once the fast path is over (published, or handed to the retry set)."""
+        key = f"{store.name}:{aggregate_id}"
+        self._inflight[key] -= 1
+        if self._inflight[key] <= 0:
+            del self._inflight[key]
+
     async def publish_committed(
         self, store: AggregateStore, aggregate_id: str, version: int, ordered: list[tuple[str, dict[str, Any]]]
     ) -> None:
@@ -57,22 +72,25 @@ class OutboxRelay:
         if not lock.locked():
             self._locks.pop(f"{store.name}:{aggregate_id}", None)
 
-    async def flush(self, store: AggregateStore, aggregate_id: str) -> None:
-        """Publish what one aggregate has pending (called right after a handler's commit)."""
-        lock = self._locks.setdefault(f"{store.name}:{aggregate_id}", asyncio.Lock())
+    async def flush(self, store: AggregateStore, aggregate_id: str, *, skip_inflight: bool = False) -> None:
+        """Publish what one aggregate has pending (the relay's retry and sweep path)."""
+        key = f"{store.name}:{aggregate_id}"
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
+            if skip_inflight and key in self._inflight:
+                return
             doc = await store.outbox_of(aggregate_id)
             if doc and doc.get("_outbox"):
                 await self.publish_doc(store, doc)
         if not lock.locked():
-            self._locks.pop(f"{store.name}:{aggregate_id}", None)
+            self._locks.pop(key, None)
 
     async def sweep_once(self) -> int:
         """Publish every pending outbox once; return how many documents were handled."""
         handled = 0
         for store in self.stores:
             for doc in await store.pending():
-                await self.flush(store, str(doc["_id"]))
+                await self.flush(store, str(doc["_id"]), skip_inflight=True)
                 handled += 1
         return handled
 

@@ -77,13 +77,17 @@ class Runtime:
         self, store: AggregateStore, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]
     ) -> None:
         """Write state + processed mark + events atomically, then publish the events at once (the sweeper is the safety net)."""
-        version, entries = await store.commit(loaded, state, ctx.envelope.message_id, events)
-        if entries:
-            try:
-                await self.relay.publish_committed(store, loaded.id, version, entries)
-            except Exception:
-                self.relay.remember(store, loaded.id)
-                log.warning("immediate outbox flush failed; the sweeper will publish", exc_info=True)
+        self.relay.begin(store, loaded.id)
+        try:
+            version, entries = await store.commit(loaded, state, ctx.envelope.message_id, events)
+            if entries:
+                try:
+                    await self.relay.publish_committed(store, loaded.id, version, entries)
+                except Exception:
+                    self.relay.remember(store, loaded.id)
+                    log.warning("immediate outbox flush failed; the relay will retry", exc_info=True)
+        finally:
+            self.relay.end(store, loaded.id)
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Publish one envelope directly (for effects that need no store write, e.g. a refusal of an unreadable demand)."""
