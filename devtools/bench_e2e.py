@@ -259,6 +259,7 @@ def main() -> None:
     parser.add_argument("--demands", type=int, default=5000)
     parser.add_argument("--pds", type=int, default=100_000)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--partitions", type=int, default=256, help="collections per partitioned store")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-latest.txt")
     args = parser.parse_args()
     run_id = f"bench{uuid.uuid4().hex[:6]}"
@@ -266,6 +267,8 @@ def main() -> None:
     platform = Platform(run_id, data / "logs" / run_id, port_offset=int(os.environ.get("GRD_TEST_PORT_OFFSET", "0")))
     for sp in platform.processes.values():
         sp.env[f"{sp.name.upper()}_LOG_LEVEL"] = "WARNING"
+        # Small collections keep FerretDB's full scans cheap (see docs/benchmarks.md).
+        sp.env[f"{sp.name.upper()}_PARTITIONS"] = str(args.partitions)
     print(f"[bench] seeding {args.pds} PDS into every service and starting them ({run_id})...", flush=True)
     t = time.perf_counter()
     platform.seed(args.pds)
