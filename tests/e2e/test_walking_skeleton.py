@@ -27,7 +27,8 @@ _used: set[str] = set()
 
 def amm_pds() -> PdsGen:
     """A fresh (not yet used by this session) seeded C5 PDS in service with a tele-operable AMM meter."""
-    for p in generate_many(SEED_COUNT):
+    # From the top of the seeded range, away from the low-numbered PDS the integration tests publish about.
+    for p in reversed(list(generate_many(SEED_COUNT))):
         if p.reference in _used:
             continue
         if p.segment == "C5" and p.etat == "en_service" and p.compteur["teleoperable"] and p.contrat:
