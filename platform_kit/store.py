@@ -20,7 +20,9 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Envelope
 
-INBOX_KEEP = 200
+# Ids of the last messages applied, kept in each aggregate: a redelivery concerns the few messages after the last
+# committed offset, and FerretDB scans whole documents, so the list stays short.
+INBOX_KEEP = 64
 RESERVED = ("_id", "_v", "_inbox", "_outbox", "_pending")
 
 
