@@ -8,21 +8,24 @@ once; a redelivered message finds its id in `_inbox` and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.envelope import Envelope
 
 # Ids of the last messages applied, kept in each aggregate: a redelivery concerns the few messages after the last
 # committed offset, and FerretDB scans whole documents, so the list stays short.
 INBOX_KEEP = 64
+DUPLICATE_KEY = 11000
 RESERVED = ("_id", "_v", "_inbox", "_outbox", "_pending")
 
 
@@ -111,6 +114,35 @@ class AggregateStore:
             out += [doc async for doc in coll.find(filter_, projection)]
         return out
 
+    async def bulk_load(self, docs: Iterable[dict[str, Any]], batch: int = 500, in_flight: int = 2) -> int:
+        """Seed documents into their partitions in batches, a few in flight; return how many were new.
+
+        Idempotent: a batch whose first and last ids are already there is skipped (two `_id` probes), and a partial
+        one is inserted with its duplicates ignored, so documents already living their own life are left untouched.
+        """
+        pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        running: set[asyncio.Task[int]] = set()
+        inserted = 0
+
+        async def drain(limit: int) -> int:
+            n = 0
+            while len(running) > limit:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                running.difference_update(done)
+                n += sum(t.result() for t in done)
+            return n
+
+        for doc in docs:
+            number = partition_of(str(doc["_id"]), len(self.collections))
+            pending[number].append(doc)
+            if len(pending[number]) >= batch:
+                running.add(asyncio.create_task(_insert_batch(self.collections[number], pending.pop(number))))
+                inserted += await drain(in_flight - 1)
+        for number, docs_left in pending.items():
+            running.add(asyncio.create_task(_insert_batch(self.collections[number], docs_left)))
+            inserted += await drain(in_flight - 1)
+        return inserted + await drain(0)
+
     async def ensure_indexes(self) -> None:
         """Create the index the outbox relay uses to find unpublished events."""
         await self.create_index([("_pending", ASCENDING)])
@@ -190,6 +222,18 @@ class AggregateStore:
         if message_ids:
             await coll.update_one({"_id": aggregate_id}, {"$unset": {f"_outbox.{mid}": "" for mid in message_ids}})
         await coll.update_one({"_id": aggregate_id, "_v": version}, {"$set": {"_pending": False}})
+
+
+async def _insert_batch(collection: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> int:
+    # Probe the batch's ends by _id first: a batch loaded by an earlier run then costs two lookups.
+    if await collection.find_one({"_id": docs[0]["_id"]}, {"_id": 1}) and await collection.find_one({"_id": docs[-1]["_id"]}, {"_id": 1}):
+        return 0
+    try:
+        return len((await collection.insert_many(docs, ordered=False)).inserted_ids)
+    except BulkWriteError as exc:
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise
+        return int(exc.details.get("nInserted", 0))
 
 
 class Inbox:

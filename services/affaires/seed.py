@@ -5,26 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections import defaultdict
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from datetime import time as heure
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
-
 from contracts.common import StatutAffaire, TypeAffaire
 from contracts.references import reference_affaire
 from demo_data.generator import PdsGen, generate_many
-from platform_kit.store import AggregateStore, make_client, partition_of
+from platform_kit.store import AggregateStore, make_client
 from services.affaires.domain import DEMANDE_PAR_TYPE, LIBELLES_TYPE, Action, Affaire, Generalites
 from services.affaires.settings import Settings
 from services.affaires.store import AFFAIRES, index_affaires
-
-BATCH = 500
-EN_VOL = 2
-DUPLICATE_KEY = 11000
 
 
 def affaire_demo(p: PdsGen) -> Affaire:
@@ -66,17 +57,6 @@ def document(p: PdsGen) -> dict[str, Any]:
     return {"_id": affaire.reference, **affaire.model_dump(mode="json"), "_v": 1, "_inbox": [], "_outbox": {}, "_pending": False}
 
 
-async def _inserer(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> int:
-    """Insert a batch unless it is already there; an affaire already present (maybe changed since) is left untouched."""
-    # Probe the batch's ends by _id (the only query FerretDB does not answer by decoding the whole partition).
-    if await coll.find_one({"_id": docs[0]["_id"]}, {"_id": 1}) and await coll.find_one({"_id": docs[-1]["_id"]}, {"_id": 1}):
-        return 0
-    try:
-        return len((await coll.insert_many(docs, ordered=False)).inserted_ids)
-    except BulkWriteError as exc:
-        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-            raise
-        return int(exc.details.get("nInserted", 0))
 
 
 async def seed(settings: Settings, count: int) -> int:
@@ -85,35 +65,11 @@ async def seed(settings: Settings, count: int) -> int:
     try:
         store = AggregateStore.partitioned(client[settings.database_name], AFFAIRES, settings.partitions)
         await index_affaires(store)
-        return await inserer_par_partition(store, (document(p) for p in generate_many(count)))
+        return await store.bulk_load(document(p) for p in generate_many(count))
     finally:
         await client.close()
 
 
-async def inserer_par_partition(store: AggregateStore, docs: Iterable[dict[str, Any]]) -> int:
-    """Insert documents into their partitions in batches, a few batches in flight; return how many were new."""
-    lots: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    en_vol: set[asyncio.Task[int]] = set()
-    inserted = 0
-
-    async def attendre(limite: int) -> int:
-        n = 0
-        while len(en_vol) > limite:
-            done, _ = await asyncio.wait(en_vol, return_when=asyncio.FIRST_COMPLETED)
-            en_vol.difference_update(done)
-            n += sum(t.result() for t in done)
-        return n
-
-    for doc in docs:
-        numero = partition_of(doc["_id"], len(store.collections))
-        lots[numero].append(doc)
-        if len(lots[numero]) >= BATCH:
-            en_vol.add(asyncio.create_task(_inserer(store.collections[numero], lots.pop(numero))))
-            inserted += await attendre(EN_VOL - 1)
-    for numero, lot in lots.items():
-        en_vol.add(asyncio.create_task(_inserer(store.collections[numero], lot)))
-        inserted += await attendre(EN_VOL - 1)
-    return inserted + await attendre(0)
 
 
 def main() -> None:
