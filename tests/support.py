@@ -9,7 +9,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.base import WireModel
 from contracts.envelope import Envelope, new_envelope
+from contracts.topics import Topic
+from platform_kit.runtime import Runtime
 
 
 def require_env(name: str) -> str:
@@ -153,3 +155,22 @@ async def wait_for_mails(predicate: Callable[[EmailMessage], bool], *, count: in
 def unique_db(prefix: str) -> str:
     """A fresh database name for an isolated integration test."""
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+async def skip_history(group_id: str, topics: Sequence[Topic]) -> None:
+    """Commit a fresh consumer group at the end of its topics, so an isolated test app ignores earlier traffic."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit(dict(ends))
+    finally:
+        await consumer.stop()
+
+
+async def skip_runtime_history(rt: Runtime) -> None:
+    """skip_history for every consumer group of a runtime (call it before `rt.start()`)."""
+    for consumer in rt.consumers:
+        await skip_history(consumer.group_id, consumer.topics)

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
 from contracts.common import (
@@ -27,13 +26,13 @@ from contracts.common import (
 )
 from contracts.evenements import AffaireStatutChangeV1, CompteurInfo, ContextePds, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.references import event_id, reference_affaire
-from contracts.topics import AFFAIRES_COMMANDES, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, FLUX_C15, INTERVENTIONS_EVENEMENTS, Topic
+from contracts.topics import AFFAIRES_COMMANDES, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, FLUX_C15, INTERVENTIONS_EVENEMENTS
 from demo_data.generator import PdsGen, find, generate_many, pds_reference
 from platform_kit.runtime import Runtime
 from services.contrats.app import create_app
 from services.contrats.seed import document, seed
 from services.contrats.settings import Settings
-from tests.support import Bus, bootstrap, mongodb_url, read_topic, unique_db, wait_for_messages
+from tests.support import Bus, bootstrap, mongodb_url, read_topic, skip_history, unique_db, wait_for_messages
 
 pytestmark = pytest.mark.integration
 
@@ -62,17 +61,6 @@ async def service() -> AsyncIterator[tuple[FastAPI, Settings]]:
     await rt.stop()
 
 
-async def skip_history(group_id: str, topics: list[Topic]) -> None:
-    """Start a fresh consumer group at the end of its topics: the history of other runs is not this test's business."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit({tp: offset for tp, offset in ends.items()})
-    finally:
-        await consumer.stop()
 
 
 async def pds_neuf(service: tuple[FastAPI, Settings], predicate: Any) -> PdsGen:

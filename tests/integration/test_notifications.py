@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiosmtpd.controller import Controller
 
 from contracts import topics
@@ -30,24 +29,13 @@ from platform_kit.store import AggregateStore
 from services.notifications.app import create_app
 from services.notifications.domain import message_id_mail
 from services.notifications.settings import Settings
-from tests.support import Bus, bootstrap, mails, mongodb_url, require_env, unique_db, wait_for_mails, wait_for_messages
+from tests.support import Bus, bootstrap, mails, mongodb_url, require_env, skip_history, unique_db, wait_for_mails, wait_for_messages
 
 pytestmark = pytest.mark.integration
 
 CONSUMED = (topics.DEMANDES_RESULTATS, topics.AFFAIRES_EVENEMENTS, topics.INTERVENTIONS_EVENEMENTS, topics.CONTRATS_EVENEMENTS)
 
 
-async def skip_history(group_id: str) -> None:
-    """Commit the group's offsets at the end of the consumed topics, so the test service mails only what the test publishes."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t.name, p) for t in CONSUMED for p in range(t.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        await consumer.commit({tp: await consumer.position(tp) for tp in tps})
-    finally:
-        await consumer.stop()
 
 
 def isolated_settings(**kw: Any) -> Settings:
@@ -65,7 +53,7 @@ def isolated_settings(**kw: Any) -> Settings:
 
 async def started(settings: Settings) -> tuple[Any, Runtime]:
     """Create the app and start its runtime from the end of the topics."""
-    await skip_history(f"{settings.service_name}.mails")
+    await skip_history(f"{settings.service_name}.mails", CONSUMED)
     app = create_app(settings)
     rt: Runtime = app.state.runtime
     await rt.start()

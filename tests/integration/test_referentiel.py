@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
 from contracts import demandes as d
@@ -28,7 +27,7 @@ from services.referentiel.app import create_app
 from services.referentiel.seed import seed
 from services.referentiel.settings import Settings
 from services.referentiel.store import ReferentielStore
-from tests.support import Bus, bootstrap, mongodb_url, unique_db, wait_for_messages
+from tests.support import Bus, mongodb_url, skip_runtime_history, unique_db, wait_for_messages
 
 pytestmark = pytest.mark.integration
 
@@ -44,18 +43,6 @@ def etranger(p: PdsGen) -> str:
     return next(f for f in FOURNISSEURS if f not in (p.titulaire, p.titulaire_precedent))
 
 
-async def _skip_history(rt: Runtime) -> None:
-    """Commit the fresh consumer groups at the end of their topics, so the test instance ignores past traffic."""
-    for consumer in rt.consumers:
-        kc = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=consumer.group_id, enable_auto_commit=False)
-        await kc.start()
-        try:
-            tps = [TopicPartition(t.name, p) for t in consumer.topics for p in range(t.partitions)]
-            kc.assign(tps)
-            ends = await kc.end_offsets(tps)
-            await kc.commit({tp: off for tp, off in ends.items()})
-        finally:
-            await kc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +55,7 @@ async def app() -> AsyncIterator[FastAPI]:
     await seed(settings, COUNT)
     application = create_app(settings)
     rt: Runtime = application.state.runtime
-    await _skip_history(rt)
+    await skip_runtime_history(rt)
     await rt.start()
     await asyncio.wait_for(rt.broker_ready.wait(), 60)
     yield application
