@@ -315,6 +315,41 @@ def _nouvel_id(etat: EtatPds) -> str:
     return f"CT-{etat.pds}-{len(etat.contrats) + 1}"
 
 
+def _planifier(
+    etat: EtatPds,
+    q: DemandeQualifieeV1,
+    d: Contractuelle,
+    type_affaire: TypeAffaire,
+    operation: OperationTechnique,
+    contrat: Contrat,
+    besoin: BesoinIntervention | None,
+    resume: str,
+    **changement: Any,
+) -> Decision:
+    """Record a change waiting for its date d'effet (or its intervention), and open its affaire."""
+    ref = reference_affaire(q.demande_message_id)
+    etat.changements.append(
+        Changement(
+            reference_affaire=ref,
+            operation=operation,
+            contrat_id=contrat.id,
+            date_effet=d.date_effet_souhaitee,
+            avec_intervention=besoin is not None,
+            demande_message_id=q.demande_message_id,
+            releve=_releve_autoreleve(d),
+            **changement,
+        )
+    )
+    _recalculer_echeance(etat)
+    return Decision(
+        etat,
+        [
+            _etat_change(etat, contrat, ref, d.date_effet_souhaitee),
+            _ouverture(q, type_affaire, contrat.id, besoin, d.date_effet_souhaitee, resume, d.express),
+        ],
+    )
+
+
 def _etat_change(etat: EtatPds, contrat: Contrat, reference: str | None, date_effet: date | None, releve: Releve | None = None) -> Effet:
     evt = ContratEtatChangeV1(
         contrat_id=contrat.id,
@@ -432,26 +467,10 @@ def _changement_fournisseur(
     besoin = besoin_intervention(OperationTechnique.CHANGEMENT_FOURNISSEUR, d.choix_releve, q.contexte, d.date_effet_souhaitee, regles)
     etat.contrats.append(nouveau)
     etat.cf_non_soldees[ref] = fournisseur
-    etat.changements.append(
-        Changement(
-            reference_affaire=ref,
-            operation=OperationTechnique.CHANGEMENT_FOURNISSEUR,
-            contrat_id=nouveau.id,
-            contrat_precedent_id=actuel.id,
-            date_effet=d.date_effet_souhaitee,
-            avec_intervention=besoin is not None,
-            demande_message_id=q.demande_message_id,
-            releve=_releve_autoreleve(d),
-        )
-    )
-    _recalculer_echeance(etat)
     resume = f"Changement de fournisseur au {d.date_effet_souhaitee:%d/%m/%Y} ({actuel.titulaire} → {fournisseur})"
-    return Decision(
-        etat,
-        [
-            _etat_change(etat, nouveau, ref, d.date_effet_souhaitee),
-            _ouverture(q, TypeAffaire.CHANGEMENT_FOURNISSEUR, nouveau.id, besoin, d.date_effet_souhaitee, resume, d.express),
-        ],
+    return _planifier(
+        etat, q, d, TypeAffaire.CHANGEMENT_FOURNISSEUR, OperationTechnique.CHANGEMENT_FOURNISSEUR, nouveau, besoin, resume,
+        contrat_precedent_id=actuel.id,
     )
 
 
@@ -517,26 +536,10 @@ def _mise_en_service(
     )
     besoin = besoin_intervention(OperationTechnique.MISE_EN_SERVICE, d.choix_releve, q.contexte, d.date_effet_souhaitee, regles)
     etat.contrats.append(nouveau)
-    etat.changements.append(
-        Changement(
-            reference_affaire=ref,
-            operation=OperationTechnique.MISE_EN_SERVICE,
-            contrat_id=nouveau.id,
-            contrat_precedent_id=actuel.id if actuel else None,
-            date_effet=d.date_effet_souhaitee,
-            avec_intervention=besoin is not None,
-            demande_message_id=q.demande_message_id,
-            releve=_releve_autoreleve(d),
-        )
-    )
-    _recalculer_echeance(etat)
     resume = f"Mise en service au {d.date_effet_souhaitee:%d/%m/%Y} pour {d.occupant.prenom} {d.occupant.nom}"
-    return Decision(
-        etat,
-        [
-            _etat_change(etat, nouveau, ref, d.date_effet_souhaitee),
-            _ouverture(q, TypeAffaire.MISE_EN_SERVICE, nouveau.id, besoin, d.date_effet_souhaitee, resume, d.express),
-        ],
+    return _planifier(
+        etat, q, d, TypeAffaire.MISE_EN_SERVICE, OperationTechnique.MISE_EN_SERVICE, nouveau, besoin, resume,
+        contrat_precedent_id=actuel.id if actuel else None,
     )
 
 
@@ -641,22 +644,6 @@ def _modification_contrat(
     )
     contrat.etat = EtatContrat.EN_COURS_DE_MODIFICATION
     contrat.references_affaires.append(ref)
-    etat.changements.append(
-        Changement(
-            reference_affaire=ref,
-            operation=OperationTechnique.MODIFICATION,
-            contrat_id=contrat.id,
-            date_effet=d.date_effet_souhaitee,
-            avec_intervention=besoin is not None,
-            demande_message_id=q.demande_message_id,
-            releve=_releve_autoreleve(d),
-            service=d.service if change_service else None,
-            puissance_souscrite_kva=d.puissance_souscrite_kva if change_puissance else None,
-            usage=d.usage if change_usage else None,
-            parametres_bt_plus=d.parametres_bt_plus,
-        )
-    )
-    _recalculer_echeance(etat)
     morceaux = []
     if change_service:
         morceaux.append(f"service {contrat.service} → {d.service}")
@@ -665,12 +652,12 @@ def _modification_contrat(
     if change_usage:
         morceaux.append(f"usage {contrat.usage} → {d.usage}")
     resume = f"Modification de contrat au {d.date_effet_souhaitee:%d/%m/%Y} : {', '.join(morceaux)}"
-    return Decision(
-        etat,
-        [
-            _etat_change(etat, contrat, ref, d.date_effet_souhaitee),
-            _ouverture(q, TypeAffaire.MODIFICATION_CONTRAT, contrat.id, besoin, d.date_effet_souhaitee, resume, d.express),
-        ],
+    return _planifier(
+        etat, q, d, TypeAffaire.MODIFICATION_CONTRAT, OperationTechnique.MODIFICATION, contrat, besoin, resume,
+        service=d.service if change_service else None,
+        puissance_souscrite_kva=d.puissance_souscrite_kva if change_puissance else None,
+        usage=d.usage if change_usage else None,
+        parametres_bt_plus=d.parametres_bt_plus,
     )
 
 
@@ -692,26 +679,8 @@ def _cessation(
     besoin = besoin_intervention(OperationTechnique.CESSATION, d.choix_releve, q.contexte, d.date_effet_souhaitee, regles)
     contrat.etat = EtatContrat.EN_COURS_DE_CESSATION
     contrat.references_affaires.append(ref)
-    etat.changements.append(
-        Changement(
-            reference_affaire=ref,
-            operation=OperationTechnique.CESSATION,
-            contrat_id=contrat.id,
-            date_effet=d.date_effet_souhaitee,
-            avec_intervention=besoin is not None,
-            demande_message_id=q.demande_message_id,
-            releve=_releve_autoreleve(d),
-        )
-    )
-    _recalculer_echeance(etat)
     resume = f"Cessation au {d.date_effet_souhaitee:%d/%m/%Y} (motif : {d.motif})"
-    return Decision(
-        etat,
-        [
-            _etat_change(etat, contrat, ref, d.date_effet_souhaitee),
-            _ouverture(q, TypeAffaire.CESSATION, contrat.id, besoin, d.date_effet_souhaitee, resume, d.express),
-        ],
-    )
+    return _planifier(etat, q, d, TypeAffaire.CESSATION, OperationTechnique.CESSATION, contrat, besoin, resume)
 
 
 def _recalculer_echeance(etat: EtatPds) -> None:
