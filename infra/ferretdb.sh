@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local MongoDB-compatible server: FerretDB 1.24 (SQLite backend) built from infra/ferretdb: build|start|stop|restart|kill|status.
+# Local MongoDB-compatible server: FerretDB 1.24 (SQLite backend, patched: infra/ferretdb/patch.sh) built from infra/ferretdb: build|start|stop|restart|kill|status.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -12,7 +12,8 @@ LISTEN="127.0.0.1:$FERRETDB_PORT"
 MATCH="$BIN -listen" # what our server's command line contains
 
 build() {
-  if [[ -x "$BIN" && "$BIN" -nt "$SRC/main.go" && "$BIN" -nt "$SRC/go.mod" && "$BIN" -nt "$SRC/go.sum" ]]; then
+  if [[ -x "$BIN" && "$BIN" -nt "$SRC/main.go" && "$BIN" -nt "$SRC/go.mod" && "$BIN" -nt "$SRC/go.sum" \
+    && "$BIN" -nt "$SRC/patch.sh" ]]; then
     return 0
   fi
   require_cmd go "Go >= 1.24, to build FerretDB from the Go module proxy"
@@ -20,7 +21,11 @@ build() {
   mkdir -p "$CACHE/bin" "$LOG_DIR"
   local t0=$SECONDS
   # Build to a temp name then rename, so an interrupted build never leaves a broken binary.
-  if ! (cd "$SRC" && CGO_ENABLED=0 go build -buildvcs=false -trimpath -o "$BIN.tmp" .) >"$LOG_DIR/ferretdb-build.log" 2>&1; then
+  # Build from a vendored copy with our patch applied (infra/ferretdb/patch.sh: lookups by _id use the index).
+  local work="$CACHE/ferretdb-build"
+  rm -rf "$work" && mkdir -p "$work" && cp "$SRC/main.go" "$SRC/go.mod" "$SRC/go.sum" "$work/"
+  if ! (cd "$work" && go mod vendor && bash "$SRC/patch.sh" "$work/vendor" \
+    && CGO_ENABLED=0 go build -mod=vendor -buildvcs=false -trimpath -o "$BIN.tmp" .) >"$LOG_DIR/ferretdb-build.log" 2>&1; then
     tail -n 40 "$LOG_DIR/ferretdb-build.log" >&2
     die "ferretdb: go build failed (is the Go module proxy reachable?); log: $LOG_DIR/ferretdb-build.log"
   fi
