@@ -1,4 +1,8 @@
-"""At-least-once consumption: decode, deduplicate, dispatch to a typed handler, retry, dead-letter, then commit."""
+"""At-least-once consumption: decode, deduplicate, dispatch to a typed handler, retry, dead-letter, then commit.
+
+Offsets are committed in batches (every `commit_every` messages or `commit_interval_s`), and only ever the offset
+after a message whose effect is durable: a crash redelivers at most one batch, which the inbox deduplicates.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from aiokafka import TopicPartition
 from faststream.kafka import KafkaMessage
 from pydantic import ValidationError
 
@@ -72,6 +77,11 @@ class Consumer:
         self.on_invalid = on_invalid
         self.handlers: dict[type[WireModel], Handler] = {}
         self.subscriber: Any = None
+        # Next offset to commit per partition, for messages handled (durably) since the last commit.
+        self._offsets: dict[TopicPartition, int] = {}
+        self._since_commit = 0
+        self._last_commit = time.monotonic()
+        self._commit_lock = asyncio.Lock()
 
     def handles(self, model: type[M]) -> Callable[[Callable[[HandlerContext, M], Awaitable[None]]], Handler]:
         """Register the handler of one message type."""
@@ -210,11 +220,35 @@ class Consumer:
                 await asyncio.sleep(self.runtime.settings.backoff_max_s)
 
     async def _ack(self, msg: KafkaMessage) -> None:
-        try:
-            await msg.ack()
-        except Exception:
-            # The effect is durable and deduplicated: a failed commit only means a harmless redelivery.
-            log.warning("offset commit failed; the message may be redelivered", exc_info=True)
+        """The message's effect is durable: its offset may be committed (now, or with the next batch)."""
+        rec: Any = msg.raw_message  # one ConsumerRecord: our subscribers are not batch subscribers
+        self._offsets[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+        self._since_commit += 1
+        settings = self.runtime.settings
+        if self._since_commit >= settings.commit_every or time.monotonic() - self._last_commit >= settings.commit_interval_s:
+            await self.flush_offsets()
+
+    async def flush_offsets(self) -> None:
+        """Commit the offsets of the messages handled since the last commit (explicit offsets, never the position)."""
+        async with self._commit_lock:
+            self._last_commit = time.monotonic()
+            self._since_commit = 0
+            if not self._offsets:
+                return
+            offsets, self._offsets = self._offsets, {}
+            client = getattr(self.subscriber, "consumer", None)
+            if client is None:
+                return
+            # A partition revoked meanwhile is another member's now: committing it would fail the whole request.
+            assigned = client.assignment()
+            offsets = {tp: off for tp, off in offsets.items() if tp in assigned}
+            if not offsets:
+                return
+            try:
+                await client.commit(offsets)
+            except Exception:
+                # The effects are durable and deduplicated: a failed commit only means a harmless redelivery.
+                log.warning("offset commit failed; the messages may be redelivered", exc_info=True)
 
 
 def _validation_summary(exc: ValidationError) -> str:

@@ -176,6 +176,16 @@ class Runtime:
                 except Exception:
                     log.debug("lag probe failed", exc_info=True)
 
+    async def _commit_loop(self) -> None:
+        """Commit what idle consumers handled since their last batch (a busy one commits inline)."""
+        while True:
+            await asyncio.sleep(self.settings.commit_interval_s)
+            for consumer in self.consumers:
+                try:
+                    await consumer.flush_offsets()
+                except Exception:
+                    log.debug("offset flush failed", exc_info=True)
+
     async def _ensure_indexes(self) -> None:
         while True:
             try:
@@ -199,11 +209,15 @@ class Runtime:
         """Prepare the store, connect to the broker and start consuming, in the background (/health says 503 meanwhile)."""
         self._tasks.append(asyncio.create_task(self._boot()))
         self._tasks.append(asyncio.create_task(self._lag_loop()))
+        self._tasks.append(asyncio.create_task(self._commit_loop()))
 
     async def stop(self) -> None:
         """Stop consuming and publishing."""
         for task in self._tasks:
             task.cancel()
+        for consumer in self.consumers:
+            with contextlib.suppress(Exception):
+                await consumer.flush_offsets()
         await self.relay.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()

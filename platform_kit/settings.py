@@ -29,6 +29,12 @@ class KitSettings(BaseSettings):
     backoff_initial_s: float = Field(default=0.1, gt=0, description="First retry delay (doubles at each attempt).")
     backoff_max_s: float = Field(default=5.0, gt=0, description="Largest retry delay, also used while infrastructure is down.")
     outbox_sweep_interval_s: float = Field(default=0.5, gt=0, description="How often the outbox relay looks for unpublished events.")
+    commit_every: int = Field(
+        default=50, ge=1, description="Offsets are committed after this many handled messages (or commit_interval_s), not after each one."
+    )
+    commit_interval_s: float = Field(
+        default=0.5, gt=0, description="Longest time a handled message's offset waits before it is committed."
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     inbox_partitions: int = Field(default=32, ge=1, description="Collections the inbox is spread over (FerretDB scans whole collections).")
     outbox_full_sweep_interval_s: float = Field(

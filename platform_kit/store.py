@@ -23,8 +23,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from contracts.envelope import Envelope
 
 # Ids of the last messages applied, kept in each aggregate: a redelivery concerns the few messages after the last
-# committed offset, and FerretDB scans whole documents, so the list stays short.
-INBOX_KEEP = 64
+# committed offset (at most one commit batch per consumer), and every write rewrites the whole document, so the list stays short.
+INBOX_KEEP = 16
 DUPLICATE_KEY = 11000
 RESERVED = ("_id", "_v", "_inbox", "_outbox", "_pending")
 
