@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform as pyplatform
@@ -157,12 +158,19 @@ async def run_raw(count: int, timeout: float) -> Phase:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
     await producer.start()
     done: dict[str, float] = {}
+    ready = [asyncio.Event() for _ in range(HOPS)]
 
     async def stage(i: int) -> None:
         consumer = AIOKafkaConsumer(topics[i], bootstrap_servers=bootstrap, group_id=f"raw-{run}-{i}",
                                     auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()
         coll = db[f"stage{i}"]
+        await coll.insert_one({"_id": "warm-up"})  # create the collection before the clock starts, as ours are
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+        ready[i].set()
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=500)
@@ -181,7 +189,8 @@ async def run_raw(count: int, timeout: float) -> Phase:
             await consumer.stop()
 
     stages = [asyncio.create_task(stage(i)) for i in range(HOPS)]
-    await asyncio.sleep(3)
+    # Same footing as ours (warmed up, partitions assigned): the clock starts once every stage is consuming.
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), 60)
     sent: dict[str, float] = {}
     t0 = time.perf_counter()
     for n in range(count):
@@ -206,8 +215,15 @@ async def run_raw(count: int, timeout: float) -> Phase:
 class ProcessMeter:
     """CPU seconds and peak RSS of the platform's processes during a phase."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.procs = {n: psutil.Process(sp.proc.pid) for n, sp in platform.processes.items() if sp.proc}
+    def __init__(self, platform: Platform | None) -> None:
+        self.procs = {n: psutil.Process(sp.proc.pid) for n, sp in platform.processes.items() if sp.proc} if platform else {}
+        # The shared infrastructure too (from infra/*.sh pid files), to show where the CPU goes, and this process
+        # (the raw relay runs in it).
+        pids = Path(os.environ.get("GRD_DATA_DIR", ROOT / ".data")) / "pids"
+        for name in ("ferretdb", "kafka", "smtp"):
+            with contextlib.suppress(OSError, ValueError, psutil.Error):
+                self.procs[f"[{name}]"] = psutil.Process(int((pids / f"{name}.pid").read_text().strip()))
+        self.procs["[bench]"] = psutil.Process()
         self.cpu0 = {n: sum(p.cpu_times()[:2]) for n, p in self.procs.items()}
         self.peak = {n: 0 for n in self.procs}
         self._task = asyncio.create_task(self._sample())
@@ -236,7 +252,9 @@ async def bench(platform: Platform, demands: int, pds: int, timeout: float) -> l
     meter = ProcessMeter(platform)
     ours = await run_ours(work, None, timeout)
     per_process = await meter.stop()
+    raw_meter = ProcessMeter(None)
     raw = await run_raw(demands, timeout)
+    raw_per_process = await raw_meter.stop()
     half_rate = ours.throughput / 2
     half = await run_ours(mixed_demands(max(200, demands // 4), pds), half_rate, timeout)
     cpu = psutil.cpu_count()
@@ -248,8 +266,10 @@ async def bench(platform: Platform, demands: int, pds: int, timeout: float) -> l
         raw.line(f"raw relay ({HOPS} hops x {WRITES_PER_HOP} writes)"),
         f"ratio ours / raw throughput: {ours.throughput / raw.throughput:.2f}",
         half.line(f"ours at half max ({half_rate:.0f}/s)"),
-        "per process during the max-rate phase:",
+        f"per process during the max-rate phase ({ours.seconds:.0f} s):",
         *per_process,
+        f"per process during the raw relay ({raw.seconds:.0f} s; [bench] is the relay itself):",
+        *raw_per_process,
     ]
 
 

@@ -76,6 +76,7 @@ class Consumer:
         self.topics = topics
         self.on_invalid = on_invalid
         self.handlers: dict[type[WireModel], Handler] = {}
+        self.filters: dict[type[WireModel], Callable[[Any], bool]] = {}
         self.subscriber: Any = None
         # Next offset to commit per partition, for messages handled (durably) since the last commit.
         self._offsets: dict[TopicPartition, int] = {}
@@ -83,11 +84,19 @@ class Consumer:
         self._last_commit = time.monotonic()
         self._commit_lock = asyncio.Lock()
 
-    def handles(self, model: type[M]) -> Callable[[Callable[[HandlerContext, M], Awaitable[None]]], Handler]:
-        """Register the handler of one message type."""
+    def handles(
+        self, model: type[M], *, when: Callable[[M], bool] | None = None
+    ) -> Callable[[Callable[[HandlerContext, M], Awaitable[None]]], Handler]:
+        """Register the handler of one message type.
+
+        `when` selects the messages of that type the handler is concerned with (e.g. the demand types a service
+        processes); the others are acknowledged without touching the store: no inbox check, no inbox record.
+        """
 
         def register(fn: Callable[[HandlerContext, M], Awaitable[None]]) -> Handler:
             self.handlers[model] = fn
+            if when is not None:
+                self.filters[model] = when
             return fn
 
         return register
@@ -144,11 +153,21 @@ class Consumer:
         if handler is None:
             return
         hname = spec.model.__name__
+        wanted = self.filters.get(spec.model)
+        prevalidated: WireModel | None = None
+        if wanted is not None:
+            try:
+                prevalidated = spec.model.model_validate(env.payload)
+            except ValidationError:
+                pass  # the full path below refuses and dead-letters it
+            if prevalidated is not None and not wanted(prevalidated):
+                metrics.messages.labels(svc, hname, "non_concerne").inc()
+                return
         if await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
             metrics.messages.labels(svc, hname, "doublon").inc()
             return
         try:
-            payload = spec.model.model_validate(env.payload)
+            payload = prevalidated or spec.model.model_validate(env.payload)
         except ValidationError as exc:
             detail = _validation_summary(exc)
             if self.on_invalid is not None:

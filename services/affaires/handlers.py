@@ -39,7 +39,7 @@ class AffairesHandlers:
         commandes = self.rt.consumer("commandes", topics.AFFAIRES_COMMANDES)
         commandes.handles(OuvertureAffaireDemandeeV1)(self.ouverture)
         demandes = self.rt.consumer("demandes", topics.DEMANDES_QUALIFIEES)
-        demandes.handles(DemandeQualifieeV1)(self.demande)
+        demandes.handles(DemandeQualifieeV1, when=lambda q: q.demande_type in domain.DEMANDES_TRAITEES)(self.demande)
         suivi = self.rt.consumer("suivi", topics.INTERVENTIONS_EVENEMENTS, topics.CONTRATS_EVENEMENTS, topics.SI_RESULTATS)
         suivi.handles(InterventionStatutChangeV1)(self.intervention)
         suivi.handles(ContratEtatChangeV1)(self.contrat)

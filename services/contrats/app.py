@@ -11,7 +11,7 @@ from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES_QUALIFIEES, INTERVENT
 from demo_data.reference import FOURNISSEURS, tous_les_re
 from platform_kit.runtime import Runtime
 from services.contrats.api import router
-from services.contrats.domain import Regles
+from services.contrats.domain import TYPES_TRAITES, Regles
 from services.contrats.handlers import Handlers
 from services.contrats.settings import Settings
 from services.contrats.store import contrats_store
@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rt = Runtime(settings)
     store = contrats_store(rt, settings.partitions)
     handlers = Handlers(rt, store, regles_depuis(settings), horloge(settings), settings.echeance_intervalle_s)
-    rt.consumer("demandes", DEMANDES_QUALIFIEES, on_invalid=handlers.refuser_illisible).handles(DemandeQualifieeV1)(handlers.demande)
+    rt.consumer("demandes", DEMANDES_QUALIFIEES, on_invalid=handlers.refuser_illisible).handles(
+        DemandeQualifieeV1, when=lambda q: q.demande_type in TYPES_TRAITES
+    )(handlers.demande)
     rt.consumer("interventions", INTERVENTIONS_EVENEMENTS).handles(InterventionStatutChangeV1)(handlers.intervention)
     rt.consumer("affaires", AFFAIRES_EVENEMENTS).handles(AffaireStatutChangeV1)(handlers.affaire)
     rt.background.append(handlers.boucle_echeances)

@@ -46,7 +46,7 @@ class Harness:
         self.effects: list[str] = []
         self.always_fail_on: set[str] = set()
         consumer = self.rt.consumer("c", self.topic, on_invalid=self.refuse_invalid)
-        consumer.handles(DemandeDiverseV1)(self.handle)
+        consumer.handles(DemandeDiverseV1, when=lambda p: p.sous_type != "hors_perimetre")(self.handle)
 
     async def refuse_invalid(self, env: Envelope, detail: str) -> list[tuple[str, Envelope]]:
         ctx = HandlerContext(env, "kit")
@@ -262,3 +262,18 @@ async def test_an_unflushed_batch_is_redelivered_and_deduplicated_after_a_crash(
         assert (await second.store.load(pds)).state["n"] == 5
     finally:
         await second.rt.stop()
+
+
+async def test_messages_the_handler_is_not_concerned_with_skip_the_store(harness: Harness, bus: Bus) -> None:
+    """A message its `when` filter rejects is acknowledged without effect and without an inbox record."""
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    ignored = new_envelope(demande(pds, "hors_perimetre"), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(ignored, harness.topic.name)
+    marker = new_envelope(demande(pds, "marqueur"), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(marker, harness.topic.name)
+    await until(lambda: str(marker.message_id) in harness.effects)
+    group = harness.rt.consumers[0].group_id
+    assert str(ignored.message_id) not in harness.effects
+    assert await harness.rt.inbox.record(group, ignored.message_id) is None
+    assert await harness.rt.inbox.record(group, marker.message_id) is not None
+    assert (await harness.store.load(pds)).state["n"] == 1
