@@ -55,6 +55,7 @@ class Runtime:
         self.consumers: list[Consumer] = []
         self.stores: list[AggregateStore] = []
         self.startup_hooks: list[StartupHook] = []
+        self.shutdown_hooks: list[StartupHook] = []
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.broker_ready = asyncio.Event()
         self.store_ready = asyncio.Event()
@@ -222,6 +223,9 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.producer.stop()
+        for hook in self.shutdown_hooks:
+            with contextlib.suppress(Exception):
+                await hook()
         await self.mongo.close()
 
     def asyncapi(self, title: str) -> dict[str, Any]:

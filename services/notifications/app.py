@@ -17,13 +17,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rt = Runtime(settings, transient_budget_s=settings.transient_budget_s)
     # One document per e-mail and per affaire: spread over partitions so lookups stay flat on FerretDB.
     mails = rt.aggregates(store.MAILS, partitions=settings.partitions)
+    sender = SmtpSender(settings)
+    rt.shutdown_hooks.append(sender.close)
     notifications = handlers.Notifications(
         rt,
         settings,
         mails=mails,
         suivis=rt.aggregates(store.SUIVI, partitions=settings.partitions),
         destinataires=store.Destinataires(rt.db),
-        sender=SmtpSender(settings),
+        sender=sender,
         renderer=Renderer(),
     )
     handlers.register(rt, notifications)

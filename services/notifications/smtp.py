@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -34,34 +36,79 @@ class Envoi:
 
 
 class SmtpSender:
-    """Sends messages through the configured relay, one connection per message."""
+    """Sends messages through the configured relay over one reused connection (reopened when it fails or idles).
+
+    A connection idle for more than IDLE_CHECK_S is checked with NOOP before use (relays close idle sessions), so a
+    message is only ever transmitted once per attempt: any failure during a transaction closes the connection and
+    is reported as SmtpIndisponible, and the handler's retry sends it again over a fresh connection.
+    """
+
+    IDLE_CHECK_S = 5.0
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._client: aiosmtplib.SMTP | None = None
+        self._last_used = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        if self._client is not None and self._client.is_connected:
+            if time.monotonic() - self._last_used < self.IDLE_CHECK_S:
+                return self._client
+            try:
+                await self._client.noop()
+                return self._client
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                await self.close()
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls, use_tls=False, timeout=s.smtp_timeout_s
+        )
+        await client.connect()
+        if s.smtp_user:
+            await client.login(s.smtp_user, s.smtp_password.get_secret_value() if s.smtp_password else "")
+        self._client = client
+        return client
+
+    async def close(self) -> None:
+        """Close the connection (QUIT if possible)."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
 
     async def send(self, message: EmailMessage) -> Envoi:
         """Send one message; raise SmtpIndisponible (retry) or SmtpRefus (permanent)."""
-        s = self.settings
-        try:
-            errors, _response = await aiosmtplib.send(
-                message,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_user,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                start_tls=s.smtp_starttls,
-                use_tls=False,
-                timeout=s.smtp_timeout_s,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            if any(400 <= c < 500 for c in codes):
-                raise SmtpIndisponible(str(exc)) from exc
-            raise SmtpRefus(max(codes, default=550), "; ".join(f"{r.recipient}: {r.message}" for r in exc.recipients)) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            if 500 <= exc.code < 600:
-                raise SmtpRefus(exc.code, exc.message) from exc
-            raise SmtpIndisponible(f"{exc.code} {exc.message}") from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise SmtpIndisponible(repr(exc)) from exc
+        async with self._lock:
+            try:
+                client = await self._connection()
+                errors, _response = await client.send_message(message)
+                self._last_used = time.monotonic()
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                await self._reset()
+                codes = [r.code for r in exc.recipients]
+                if any(400 <= c < 500 for c in codes):
+                    raise SmtpIndisponible(str(exc)) from exc
+                raise SmtpRefus(
+                    max(codes, default=550), "; ".join(f"{r.recipient}: {r.message}" for r in exc.recipients)
+                ) from exc
+            except aiosmtplib.SMTPResponseException as exc:
+                await self._reset()
+                if 500 <= exc.code < 600:
+                    raise SmtpRefus(exc.code, exc.message) from exc
+                raise SmtpIndisponible(f"{exc.code} {exc.message}") from exc
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                await self.close()
+                raise SmtpIndisponible(repr(exc)) from exc
         return Envoi(refuses={rcpt: f"{r.code} {r.message}" for rcpt, r in errors.items()})
+
+    async def _reset(self) -> None:
+        """After a refused transaction: RSET keeps the connection usable; if that fails, drop it."""
+        if self._client is None:
+            return
+        try:
+            await self._client.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            await self.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
@@ -19,16 +20,27 @@ DESTINATAIRES = "destinataires"
 class Destinataires:
     """Supplier e-mail addresses: the service's own `destinataires` collection, the reference data as fallback."""
 
+    #: How long an address read from the store is reused (an address changed in the store is used after at most this).
+    CACHE_S = 60.0
+
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[DESTINATAIRES]
+        self._cache: dict[str, tuple[float, str | None]] = {}
 
     async def adresse(self, code: str) -> str | None:
-        """The address to write to for a supplier code, or None when the supplier is unknown."""
+        """The address to write to for a supplier code, or None when the supplier is unknown (cached CACHE_S)."""
+        now = time.monotonic()
+        cached = self._cache.get(code)
+        if cached is not None and now - cached[0] < self.CACHE_S:
+            return cached[1]
         doc = await self.collection.find_one({"_id": code}, {"email": 1})
         if doc and doc.get("email"):
-            return str(doc["email"])
-        ref = fournisseur(code)
-        return ref.email if ref else None
+            adresse: str | None = str(doc["email"])
+        else:
+            ref = fournisseur(code)
+            adresse = ref.email if ref else None
+        self._cache[code] = (now, adresse)
+        return adresse
 
     async def seed(self) -> int:
         """Upsert the reference suppliers' addresses in one bulk write; return how many were written."""
