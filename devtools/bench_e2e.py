@@ -15,8 +15,11 @@ import contextlib
 import json
 import os
 import platform as pyplatform
+import re
 import time
+import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -244,6 +247,36 @@ class ProcessMeter:
         return lines
 
 
+def store_commands(platform: Platform) -> Counter[tuple[str, str, str]]:
+    """Every service's store command counters, scraped from its /metrics: (service, command, collection) -> count."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for sp in platform.processes.values():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sp.port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            continue
+        for m in re.finditer(r'^grd_store_commands_total\{([^}]*)\} ([0-9.e+]+)$', text, re.M):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            counts[(sp.name, labels.get("command", "?"), labels.get("collection", "?"))] += int(float(m.group(2)))
+    return counts
+
+
+def store_profile(before: Counter[tuple[str, str, str]], after: Counter[tuple[str, str, str]], demands: int) -> list[str]:
+    """Store commands per demand, per service and command, for the lines that matter."""
+    diff = after - before
+    per_service: Counter[str] = Counter()
+    for (svc, _cmd, _coll), n in diff.items():
+        per_service[svc] += n
+    lines = [f"store commands per demand during the max-rate phase: {sum(diff.values()) / demands:.1f} in all"]
+    for svc, total in per_service.most_common():
+        detail = ", ".join(
+            f"{cmd} {coll} {n / demands:.2f}" for (s, cmd, coll), n in diff.most_common() if s == svc and n / demands >= 0.05
+        )
+        lines.append(f"  {svc:<14} {total / demands:5.1f}  ({detail})")
+    return lines
+
+
 async def bench_raw(demands: int, timeout: float) -> tuple[Phase, list[str]]:
     """The raw relay alone on the machine (our services not started yet), with the infrastructure's CPU."""
     raw_meter = ProcessMeter(None)
@@ -259,8 +292,10 @@ async def bench(
     warm = mixed_demands(50, pds)
     await run_ours(warm, None, 120)
     meter = ProcessMeter(platform)
+    commands_before = store_commands(platform)
     ours = await run_ours(work, None, timeout)
     per_process = await meter.stop()
+    profile = store_profile(commands_before, store_commands(platform), demands)
     half_rate = ours.throughput / 2
     half = await run_ours(mixed_demands(max(200, demands // 4), pds), half_rate, timeout)
     cpu = psutil.cpu_count()
@@ -274,6 +309,7 @@ async def bench(
         half.line(f"ours at half max ({half_rate:.0f}/s)"),
         f"per process during the max-rate phase ({ours.seconds:.0f} s):",
         *per_process,
+        *profile,
         f"per process during the raw relay ({raw.seconds:.0f} s, run first, our services not started; [bench] is the relay):",
         *raw_per_process,
     ]

@@ -36,6 +36,16 @@ class Metrics:
             "grd_outbox_published_total", "Events published from the outbox.", ["service"], registry=self.registry
         )
 
+        self.store_commands = Counter(
+            "grd_store_commands_total",
+            "Commands sent to the store, by command and collection (base name, partitions folded).",
+            ["service", "command", "collection"],
+            registry=self.registry,
+        )
+        self.store_seconds = Counter(
+            "grd_store_command_seconds_total", "Time spent waiting for store commands.", ["service", "command"], registry=self.registry
+        )
+
     def render(self) -> bytes:
         """Return the Prometheus text exposition."""
         return generate_latest(self.registry)

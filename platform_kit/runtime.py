@@ -21,7 +21,7 @@ from platform_kit.metrics import Metrics
 from platform_kit.outbox import OutboxRelay
 from platform_kit.producer import Producer
 from platform_kit.settings import KitSettings
-from platform_kit.store import AggregateStore, Inbox, Loaded, make_client
+from platform_kit.store import AggregateStore, CommandCounter, Inbox, Loaded, make_client
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Runtime:
             logger=logging.getLogger(f"faststream.{settings.service_name}"),
         )
         self.auth = authenticator_from_settings(settings.api_accounts)
-        self.mongo = make_client(settings.mongodb_url)
+        self.mongo = make_client(settings.mongodb_url, [CommandCounter(self._count_store_command)])
         self.db = self.mongo[settings.database_name]
         self.inbox = Inbox(self.db, settings.inbox_partitions)
         self.producer = Producer(settings.kafka_bootstrap_servers, f"grd-{settings.service_name}")
@@ -73,6 +73,10 @@ class Runtime:
         consumer = Consumer(self, name, topics, on_invalid)
         self.consumers.append(consumer)
         return consumer
+
+    def _count_store_command(self, command: str, collection: str, seconds: float) -> None:
+        self.metrics.store_commands.labels(self.metrics.service, command, collection).inc()
+        self.metrics.store_seconds.labels(self.metrics.service, command).inc(seconds)
 
     async def commit(
         self, store: AggregateStore, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]

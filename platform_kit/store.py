@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -33,9 +33,39 @@ class ConcurrencyConflict(Exception):
     """Another writer changed the aggregate between our read and our write: reload and decide again."""
 
 
-def make_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
+def make_client(url: str, listeners: Sequence[monitoring.CommandListener] = ()) -> AsyncMongoClient[dict[str, Any]]:
     """Create the async client (PyMongo's native asyncio API; Motor is deprecated)."""
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, retryWrites=False, tz_aware=True)
+    return AsyncMongoClient(
+        url, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, retryWrites=False, tz_aware=True,
+        event_listeners=list(listeners),
+    )
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts store commands per command and collection (partition suffix folded), and the time they took."""
+
+    def __init__(self, count: Callable[[str, str, float], None]) -> None:
+        self.count = count
+        self._pending: dict[int, tuple[str, str]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        collection = target if isinstance(target, str) else "-"
+        base, _, suffix = collection.rpartition("_")
+        if base and suffix.isdigit():
+            collection = base
+        self._pending[event.request_id] = (event.command_name, collection)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._done(event.request_id, event.duration_micros)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._done(event.request_id, event.duration_micros)
+
+    def _done(self, request_id: int, micros: int) -> None:
+        key = self._pending.pop(request_id, None)
+        if key is not None:
+            self.count(key[0], key[1], micros / 1e6)
 
 
 @dataclass
