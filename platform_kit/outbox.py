@@ -104,9 +104,9 @@ class OutboxRelay:
             await self.flush(store, aggregate_id)
             self._dirty.discard((store, aggregate_id))
 
-    async def _run(self) -> None:
-        last_full = float("-inf")
+    async def _run(self, initial_sweep_done: bool) -> None:
         loop = asyncio.get_running_loop()
+        last_full = loop.time() if initial_sweep_done else float("-inf")
         while True:
             try:
                 if loop.time() - last_full >= self.full_interval_s:
@@ -119,9 +119,9 @@ class OutboxRelay:
                 log.warning("outbox sweep failed; will retry", exc_info=True)
             await asyncio.sleep(self.interval_s)
 
-    def start(self) -> None:
-        """Start the periodic sweeper."""
-        self._task = asyncio.create_task(self._run())
+    def start(self, *, initial_sweep_done: bool = False) -> None:
+        """Start the periodic sweeper (its first full sweep is immediate unless the caller just did one)."""
+        self._task = asyncio.create_task(self._run(initial_sweep_done))
 
     async def stop(self) -> None:
         """Stop the sweeper."""

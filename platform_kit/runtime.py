@@ -86,13 +86,30 @@ class Runtime:
         try:
             version, entries = await store.commit(loaded, state, ctx.envelope.message_id, events)
             if entries:
-                try:
-                    await self.relay.publish_committed(store, loaded.id, version, entries)
-                except Exception:
-                    self.relay.remember(store, loaded.id)
-                    log.warning("immediate outbox flush failed; the relay will retry", exc_info=True)
+                await self._publish_in_order(store, loaded.id, version, entries)
         finally:
             self.relay.end(store, loaded.id)
+
+    async def _publish_in_order(
+        self, store: AggregateStore, aggregate_id: str, version: int, entries: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Publish what a commit queued before the consumer moves on, so a later message's events never overtake these.
+
+        The events are durable in the outbox already: while the broker is unreachable we wait here (the consumer could
+        not go on anyway). If this process dies meanwhile, the start sweep publishes them before consuming again.
+        """
+        attempt = 0
+        while True:
+            try:
+                await self.relay.publish_committed(store, aggregate_id, version, entries)
+                return
+            except asyncio.CancelledError:
+                self.relay.remember(store, aggregate_id)
+                raise
+            except Exception:
+                attempt += 1
+                log.warning("outbox flush failed (attempt %d); retrying before the next message", attempt, exc_info=True)
+                await asyncio.sleep(min(self.settings.backoff_initial_s * 2 ** min(attempt, 10), self.settings.backoff_max_s))
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Publish one envelope directly (for effects that need no store write, e.g. a refusal of an unreadable demand)."""
@@ -134,16 +151,18 @@ class Runtime:
         while True:
             try:
                 await self.producer.start()
+                # What a crash left in the outboxes goes out before anything new is consumed: per-key order holds.
+                await self.relay.sweep_once()
                 await self.broker.start()
                 break
             except Exception:
-                log.warning("broker not reachable yet, retrying", exc_info=True)
+                log.warning("broker or store not reachable yet, retrying", exc_info=True)
                 with contextlib.suppress(Exception):
                     await self.broker.stop()
                 await self.producer.stop()
                 await asyncio.sleep(2)
         self.broker_ready.set()
-        self.relay.start()
+        self.relay.start(initial_sweep_done=True)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the broker is connected and every consumer has partitions assigned (tests publish after this)."""

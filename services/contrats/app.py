@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
+from contracts.common import StatutAffaire
 from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES_QUALIFIEES, INTERVENTIONS_EVENEMENTS
 from demo_data.reference import FOURNISSEURS, tous_les_re
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         DemandeQualifieeV1, when=lambda q: q.demande_type in TYPES_TRAITES
     )(handlers.demande)
     rt.consumer("interventions", INTERVENTIONS_EVENEMENTS).handles(InterventionStatutChangeV1)(handlers.intervention)
-    rt.consumer("affaires", AFFAIRES_EVENEMENTS).handles(AffaireStatutChangeV1)(handlers.affaire)
+    rt.consumer("affaires", AFFAIRES_EVENEMENTS).handles(AffaireStatutChangeV1, when=lambda e: e.statut != StatutAffaire.EN_COURS)(handlers.affaire)
     rt.background.append(handlers.boucle_echeances)
     app = rt.http_app("GRD — service contrats", router(rt, store))
     app.state.runtime = rt

@@ -30,6 +30,9 @@ class ReferentielStore:
         self.pds = rt.aggregates("pds", partitions=partitions)
         self.adresses = [rt.db[partition_name("adresses", i, partitions)] for i in range(partitions)]
         self.refus = rt.aggregates("refus", partitions=16)
+        # Qualified demands that change nothing on the PDS (demandes diverses, réclamations...): one small document per
+        # demand carries the DemandeQualifiee, instead of rewriting the PDS document (several kB) twice per demand.
+        self.qualifications = rt.aggregates("qualifications", partitions=16)
         self.audit: AsyncCollection[dict[str, Any]] = rt.db["audit"]
         rt.startup_hooks.append(self.creer_index)
 
