@@ -26,7 +26,7 @@ from contracts.references import event_id
 from contracts.topics import DLQ, Topic
 from platform_kit.errors import INFRASTRUCTURE_ERRORS, TransientError
 from platform_kit.logs import correlation_id
-from platform_kit.store import ConcurrencyConflict
+from platform_kit.store import ConcurrencyConflict, Delivery, current_delivery
 
 if TYPE_CHECKING:
     from platform_kit.runtime import Runtime
@@ -69,8 +69,11 @@ class HandlerContext:
 class Consumer:
     """One consumer group over some topics, dispatching each catalogue type to its typed handler."""
 
-    def __init__(self, runtime: Runtime, name: str, topics: tuple[Topic, ...], on_invalid: InvalidHook | None) -> None:
+    def __init__(self, runtime: Runtime, name: str, topics: tuple[Topic, ...], on_invalid: InvalidHook | None, inbox: bool = True) -> None:
         self.runtime = runtime
+        # False: the handlers deduplicate through the aggregates they commit (`Loaded.applied`), so the consumer skips
+        # its own inbox record (a read and a write per message). Malformed payloads still use the inbox.
+        self.inbox = inbox
         self.name = name
         self.group_id = f"{runtime.settings.service_name}.{name}"
         self.topics = topics
@@ -83,6 +86,7 @@ class Consumer:
         self._since_commit = 0
         self._last_commit = time.monotonic()
         self._commit_lock = asyncio.Lock()
+        self._dead_letters = 0
 
     def handles(
         self, model: type[M], *, when: Callable[[M], bool] | None = None
@@ -130,23 +134,35 @@ class Consumer:
         try:
             env = Envelope.model_validate(json.loads(body))
         except (ValueError, ValidationError) as exc:
-            await self.runtime.dead_letter(body, getattr(rec, "key", None), origin, self.group_id, f"message illisible: {exc}", 1)
+            await self._dead_letter(body, getattr(rec, "key", None), origin, self.group_id, f"message illisible: {exc}", 1)
             metrics.messages.labels(svc, "-", "illisible").inc()
-            await self._ack(msg)
+            await self._ack(msg, now=True)
             return
         token = correlation_id.set(str(env.correlation_id))
+        delivery = current_delivery.set(
+            Delivery(
+                self.group_id,
+                str(getattr(rec, "topic", "?")),
+                int(getattr(rec, "partition", -1)),
+                int(getattr(rec, "offset", -1)),
+                str(env.message_id),
+            )
+        )
+        dead_before = self._dead_letters
         try:
             await self._dispatch(msg, env, body, origin)
         finally:
+            current_delivery.reset(delivery)
             correlation_id.reset(token)
-        await self._ack(msg)
+        # A dead-lettered record is committed at once: a crash must not send it to the dead-letter topic twice.
+        await self._ack(msg, now=self._dead_letters != dead_before)
 
     async def _dispatch(self, msg: KafkaMessage, env: Envelope, body: bytes, origin: str) -> None:
         metrics = self.runtime.metrics
         svc = metrics.service
         spec = spec_for(env.type, env.version)
         if spec is None:
-            await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, f"type inconnu: {env.type} v{env.version}", 1)
+            await self._dead_letter(body, env.key.encode(), origin, self.group_id, f"type inconnu: {env.type} v{env.version}", 1)
             metrics.messages.labels(svc, env.type, "type_inconnu").inc()
             return
         handler = self.handlers.get(spec.model)
@@ -163,19 +179,22 @@ class Consumer:
             if prevalidated is not None and not wanted(prevalidated):
                 metrics.messages.labels(svc, hname, "non_concerne").inc()
                 return
-        if await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
+        if self.inbox and await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
             metrics.messages.labels(svc, hname, "doublon").inc()
             return
         try:
             payload = prevalidated or spec.model.model_validate(env.payload)
         except ValidationError as exc:
+            if not self.inbox and await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
+                metrics.messages.labels(svc, hname, "doublon").inc()
+                return
             detail = _validation_summary(exc)
             if self.on_invalid is not None:
                 hook = self.on_invalid
                 events = await hook(env, detail)
                 for topic, out in events:
                     await self._publish_retrying(topic, out)
-            await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, f"schéma invalide: {detail}", 1)
+            await self._dead_letter(body, env.key.encode(), origin, self.group_id, f"schéma invalide: {detail}", 1)
             metrics.messages.labels(svc, hname, "schema_invalide").inc()
             await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, "invalide"))
             return
@@ -183,7 +202,8 @@ class Consumer:
         outcome = await self._run_handler(handler, env, payload, body, origin)
         metrics.latency.labels(svc, hname).observe(time.perf_counter() - start)
         metrics.messages.labels(svc, hname, outcome).inc()
-        await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, outcome))
+        if self.inbox:
+            await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, outcome))
 
     async def _run_handler(self, handler: Handler, env: Envelope, payload: WireModel, body: bytes, origin: str) -> str:
         settings = self.runtime.settings
@@ -209,7 +229,7 @@ class Consumer:
                 transient_since = transient_since or now
                 metrics.retries.labels(metrics.service, "transitoire").inc()
                 if now - transient_since > self.runtime.transient_budget_s:
-                    await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt + 1)
+                    await self._dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt + 1)
                     return "lettre_morte"
                 log.warning("transient failure, retrying: %r", exc)
                 await asyncio.sleep(settings.backoff_max_s)
@@ -222,9 +242,13 @@ class Consumer:
                 log.exception("handler failed (attempt %d/%d)", attempt, settings.max_attempts)
                 metrics.retries.labels(metrics.service, "echec").inc()
                 if attempt >= settings.max_attempts:
-                    await self.runtime.dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt)
+                    await self._dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt)
                     return "lettre_morte"
                 await asyncio.sleep(min(settings.backoff_initial_s * 2 ** (attempt - 1), settings.backoff_max_s))
+
+    async def _dead_letter(self, body: bytes, key: bytes | None, origin: str, consumer: str, error: str, attempts: int) -> None:
+        self._dead_letters += 1
+        await self.runtime.dead_letter(body, key, origin, consumer, error, attempts)
 
     async def _publish_retrying(self, topic: str, envelope: Envelope) -> None:
         await self._infra_retry(lambda: self.runtime.publish(topic, envelope))
@@ -238,13 +262,13 @@ class Consumer:
                 log.warning("infrastructure unavailable, retrying: %r", exc)
                 await asyncio.sleep(self.runtime.settings.backoff_max_s)
 
-    async def _ack(self, msg: KafkaMessage) -> None:
-        """The message's effect is durable: its offset may be committed (now, or with the next batch)."""
+    async def _ack(self, msg: KafkaMessage, *, now: bool = False) -> None:
+        """The message's effect is durable: its offset may be committed (with the next batch, or `now`)."""
         rec: Any = msg.raw_message  # one ConsumerRecord: our subscribers are not batch subscribers
         self._offsets[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
         self._since_commit += 1
         settings = self.runtime.settings
-        if self._since_commit >= settings.commit_every or time.monotonic() - self._last_commit >= settings.commit_interval_s:
+        if now or self._since_commit >= settings.commit_every or time.monotonic() - self._last_commit >= settings.commit_interval_s:
             await self.flush_offsets()
 
     async def flush_offsets(self) -> None:

@@ -68,9 +68,9 @@ class Runtime:
         self.relay.register(store)
         return store
 
-    def consumer(self, name: str, *topics: Topic, on_invalid: InvalidHook | None = None) -> Consumer:
-        """A consumer group of this service over some topics."""
-        consumer = Consumer(self, name, topics, on_invalid)
+    def consumer(self, name: str, *topics: Topic, on_invalid: InvalidHook | None = None, inbox: bool = True) -> Consumer:
+        """A consumer group of this service over some topics (`inbox=False`: see Consumer.inbox)."""
+        consumer = Consumer(self, name, topics, on_invalid, inbox)
         self.consumers.append(consumer)
         return consumer
 

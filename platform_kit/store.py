@@ -9,6 +9,7 @@ once; a redelivered message finds its id in `_inbox` and changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +27,28 @@ from contracts.envelope import Envelope
 # committed offset (at most one commit batch per consumer), and every write rewrites the whole document, so the list stays short.
 INBOX_KEEP = 16
 DUPLICATE_KEY = 11000
-RESERVED = ("_id", "_v", "_inbox", "_outbox", "_pending")
+RESERVED = ("_id", "_v", "_inbox", "_offsets", "_outbox", "_pending")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The Kafka record being handled: which consumer group read it, where from, and the message it carries."""
+
+    group: str
+    topic: str
+    partition: int
+    offset: int
+    message_id: str
+
+    @property
+    def key(self) -> str:
+        """Field name of this (group, topic, partition) in an aggregate's `_offsets` (no dots: they mean nesting)."""
+        return f"{self.group}|{self.topic}|{self.partition}".replace(".", "_")
+
+
+#: The record the current task is handling (set by the kit's consumer): commits record its offset in the aggregate,
+#: and `Loaded.applied` recognises a redelivered record by it, exactly, however many messages came in between.
+current_delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("current_delivery", default=None)
 
 
 class ConcurrencyConflict(Exception):
@@ -36,7 +58,11 @@ class ConcurrencyConflict(Exception):
 def make_client(url: str, listeners: Sequence[monitoring.CommandListener] = ()) -> AsyncMongoClient[dict[str, Any]]:
     """Create the async client (PyMongo's native asyncio API; Motor is deprecated)."""
     return AsyncMongoClient(
-        url, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, retryWrites=False, tz_aware=True,
+        url,
+        serverSelectionTimeoutMS=3000,
+        connectTimeoutMS=3000,
+        retryWrites=False,
+        tz_aware=True,
         event_listeners=list(listeners),
     )
 
@@ -79,10 +105,21 @@ class Loaded:
     exists: bool = False
     versioned: bool = False
     outbox: dict[str, Any] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
 
     def applied(self, message_id: object) -> bool:
-        """True when the message was already applied to this aggregate."""
-        return str(message_id) in self.inbox
+        """True when the message was already applied to this aggregate.
+
+        Two records: the ids of the last INBOX_KEEP messages applied (catches a copy of a message published again),
+        and per (consumer group, topic, partition) the offset of the last record applied: a partition is consumed in
+        order, so a redelivered record at or below it was applied, or handled without touching this aggregate.
+        """
+        if str(message_id) in self.inbox:
+            return True
+        delivery = current_delivery.get()
+        if delivery is None or delivery.message_id != str(message_id):
+            return False
+        return self.offsets.get(delivery.key, -1) >= delivery.offset
 
 
 def outbox_entry(topic: str, envelope: Envelope, seq: int) -> dict[str, Any]:
@@ -109,9 +146,7 @@ class AggregateStore:
     """
 
     def __init__(self, collections: AsyncCollection[dict[str, Any]] | Sequence[AsyncCollection[dict[str, Any]]]) -> None:
-        self.collections: list[AsyncCollection[dict[str, Any]]] = (
-            [collections] if isinstance(collections, AsyncCollection) else list(collections)
-        )
+        self.collections: list[AsyncCollection[dict[str, Any]]] = [collections] if isinstance(collections, AsyncCollection) else list(collections)
         self.name = self.collections[0].name if len(self.collections) == 1 else self.collections[0].name.rsplit("_", 1)[0]
 
     @classmethod
@@ -185,8 +220,14 @@ class AggregateStore:
         state = {k: v for k, v in doc.items() if k not in RESERVED}
         # A document seeded in bulk may carry no version yet: it exists, at version 0.
         return Loaded(
-            id=aggregate_id, state=state, version=int(doc.get("_v", 0)), inbox=list(doc.get("_inbox", [])), exists=True,
-            versioned="_v" in doc, outbox=dict(doc.get("_outbox") or {}),
+            id=aggregate_id,
+            state=state,
+            version=int(doc.get("_v", 0)),
+            inbox=list(doc.get("_inbox", [])),
+            exists=True,
+            versioned="_v" in doc,
+            outbox=dict(doc.get("_outbox") or {}),
+            offsets=dict(doc.get("_offsets") or {}),
         )
 
     async def commit(
@@ -204,15 +245,27 @@ class AggregateStore:
         outbox = {str(env.message_id): outbox_entry(topic, env, i) for i, (topic, env) in enumerate(events)}
         inbox = [*loaded.inbox, str(message_id)][-INBOX_KEEP:]
         clean = {k: v for k, v in state.items() if k not in RESERVED}
+        delivery = current_delivery.get()
+        offsets = dict(loaded.offsets)
+        if delivery is not None and delivery.message_id == str(message_id):
+            offsets[delivery.key] = max(delivery.offset, offsets.get(delivery.key, -1))
         if not loaded.exists:
-            doc = {"_id": loaded.id, **clean, "_v": 1, "_inbox": inbox, "_outbox": outbox, "_pending": bool(outbox)}
+            doc = {
+                "_id": loaded.id,
+                **clean,
+                "_v": 1,
+                "_inbox": inbox,
+                "_offsets": offsets,
+                "_outbox": outbox,
+                "_pending": bool(outbox),
+            }
             try:
                 await self.collection_for(loaded.id).insert_one(doc)
             except DuplicateKeyError as exc:
                 raise ConcurrencyConflict(loaded.id) from exc
             return 1, list(outbox.items())
         unset = {k: "" for k in loaded.state if k not in clean}
-        update: dict[str, Any] = {"$set": {**clean, "_v": loaded.version + 1, "_inbox": inbox}}
+        update: dict[str, Any] = {"$set": {**clean, "_v": loaded.version + 1, "_inbox": inbox, "_offsets": offsets}}
         for mid, entry in outbox.items():
             update["$set"][f"_outbox.{mid}"] = entry
         if outbox:

@@ -128,12 +128,14 @@ def register(rt: Runtime, notifications: Notifications) -> None:
     """Create the `mails` consumer and bind its thin typed handlers."""
     from contracts import topics
 
+    # Idempotent through the e-mail documents (one per Message-ID, sent once) and the affaire follow-up: no inbox.
     consumer = rt.consumer(
         "mails",
         topics.DEMANDES_RESULTATS,
         topics.AFFAIRES_EVENEMENTS,
         topics.INTERVENTIONS_EVENEMENTS,
         topics.CONTRATS_EVENEMENTS,
+        inbox=False,
     )
 
     @consumer.handles(DemandeAccepteeV1)

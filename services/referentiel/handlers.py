@@ -53,7 +53,8 @@ class Handlers:
 
     def register(self) -> None:
         """Create the three consumers and register every handler."""
-        demandes = self.rt.consumer("demandes", DEMANDES, on_invalid=self.on_invalid)
+        # Every path commits an aggregate that records the demand (PDS, refus or qualification): no separate inbox.
+        demandes = self.rt.consumer("demandes", DEMANDES, on_invalid=self.on_invalid, inbox=False)
         modeles: list[type[WireModel]] = [*acces.NIVEAU_REQUIS, d.DeclarationAccesV1]
         for model in modeles:
             demandes.handles(model)(self.demande)

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.integration
 class Harness:
     """A throw-away runtime with one consumer on a private topic, whose handler counts effects per PDS."""
 
-    def __init__(self, topic: Topic | None = None, service_name: str = "", database: str = "", **settings: Any) -> None:
+    def __init__(
+        self, topic: Topic | None = None, service_name: str = "", database: str = "", inbox: bool = True, **settings: Any
+    ) -> None:
         self.topic = topic or Topic(f"grd.test.kit.{uuid.uuid4().hex[:8]}", 3, "test")
         self.rt = Runtime(
             KitSettings(
@@ -45,7 +47,7 @@ class Harness:
         self.store = self.rt.aggregates("compteurs")
         self.effects: list[str] = []
         self.always_fail_on: set[str] = set()
-        consumer = self.rt.consumer("c", self.topic, on_invalid=self.refuse_invalid)
+        consumer = self.rt.consumer("c", self.topic, on_invalid=self.refuse_invalid, inbox=inbox)
         consumer.handles(DemandeDiverseV1, when=lambda p: p.sous_type != "hors_perimetre")(self.handle)
 
     async def refuse_invalid(self, env: Envelope, detail: str) -> list[tuple[str, Envelope]]:
@@ -277,3 +279,38 @@ async def test_messages_the_handler_is_not_concerned_with_skip_the_store(harness
     assert await harness.rt.inbox.record(group, ignored.message_id) is None
     assert await harness.rt.inbox.record(group, marker.message_id) is not None
     assert (await harness.store.load(pds)).state["n"] == 1
+
+
+@pytest.mark.parametrize("inbox", [True, False], ids=["with-inbox", "aggregate-dedup-only"])
+async def test_a_long_unflushed_batch_on_one_aggregate_is_not_applied_twice(bus: Bus, inbox: bool) -> None:
+    """40 messages on one aggregate, redelivered after a crash: more than the 16 ids an aggregate keeps, so without
+    the consumer's inbox only the per-partition offsets recorded in the aggregate can recognise them."""
+    first = Harness(inbox=inbox, commit_every=1000, commit_interval_s=3600)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+    await admin.start()
+    await admin.create_topics([NewTopic(first.topic.name, 3, 1)])
+    await admin.close()
+    await first.rt.start()
+    await first.rt.wait_ready()
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    envs = [new_envelope(demande(pds, f"n{i}"), key=pds, fournisseur="LUMEN") for i in range(40)]
+    for env in envs:
+        await bus.send_envelope(env, first.topic.name)
+    await until(lambda: len(first.effects) == 40)
+    first.rt.consumers[0]._offsets.clear()  # crash: nothing committed
+    await first.rt.stop()
+
+    second = Harness(
+        topic=first.topic, service_name=first.rt.settings.service_name, database=first.rt.settings.database,
+        inbox=inbox, consumer_offset_reset="earliest",
+    )
+    await second.rt.start()
+    try:
+        await second.rt.wait_ready()
+        marker = new_envelope(demande(pds, "marqueur"), key=pds, fournisseur="LUMEN")
+        await bus.send_envelope(marker, first.topic.name)
+        await until(lambda: str(marker.message_id) in second.effects)
+        assert second.effects == [str(marker.message_id)]
+        assert (await second.store.load(pds)).state["n"] == 41
+    finally:
+        await second.rt.stop()
