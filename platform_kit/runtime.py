@@ -21,7 +21,7 @@ from platform_kit.metrics import Metrics
 from platform_kit.outbox import OutboxRelay
 from platform_kit.producer import Producer
 from platform_kit.settings import KitSettings
-from platform_kit.store import AggregateStore, CommandCounter, Inbox, Loaded, make_client
+from platform_kit.store import AggregateStore, CommandCounter, ConcurrencyConflict, Inbox, Loaded, make_client
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,22 @@ class Runtime:
                 await self._publish_in_order(store, loaded.id, version, entries)
         finally:
             self.relay.end(store, loaded.id)
+
+    async def create(
+        self, store: AggregateStore, aggregate_id: str, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]
+    ) -> bool:
+        """Commit a new aggregate without reading it first (its id derives from the message): one insert.
+
+        Returns False when it exists already because this message created it (a redelivery: nothing to do). Any other
+        existing aggregate is a real conflict (ConcurrencyConflict: the handler runs again and should load it).
+        """
+        try:
+            await self.commit(store, Loaded(id=aggregate_id, state={}, version=0), state, ctx, events)
+            return True
+        except ConcurrencyConflict:
+            if (await store.load(aggregate_id)).applied(ctx.envelope.message_id):
+                return False
+            raise
 
     async def _publish_in_order(
         self, store: AggregateStore, aggregate_id: str, version: int, entries: list[tuple[str, dict[str, Any]]]

@@ -55,6 +55,9 @@ class AffairesHandlers:
         loaded = await self.store.refus.load(str(q.demande_message_id))
         if loaded.exists:
             return
+        # A redelivery decided on another day may refuse what was accepted: the affaire created then is the outcome.
+        if (await self.store.affaires.load(reference_affaire(q.demande_message_id))).exists:
+            return
         evt = DemandeRefuseeV1(
             demande_message_id=q.demande_message_id,
             demande_type=q.demande_type,
@@ -95,9 +98,7 @@ class AffairesHandlers:
         if isinstance(d, DemandeAnnulationV1):
             await self._annulation(ctx, q, d)
             return
-        loaded = await self.store.affaires.load(reference_affaire(q.demande_message_id))
-        if loaded.exists:
-            return
+        # The affaire's reference derives from the demand: it is created without a read, a redelivery finds it there.
         fournisseur, at = ctx.envelope.fournisseur, ctx.envelope.occurred_at
         resultat: Decision | Refus
         if isinstance(d, DemandeReclamationV1):
@@ -113,7 +114,9 @@ class AffairesHandlers:
             return
         if resultat.piece_jointe is not None:
             await self.store.stocker_piece_jointe(resultat.affaire.reference, resultat.affaire.fournisseur, resultat.piece_jointe)
-        await self._appliquer(loaded, resultat, ctx)
+        affaire = resultat.affaire
+        events = [ctx.emit(e, key=affaire.pds, fournisseur=affaire.fournisseur) for e in resultat.evenements]
+        await self.rt.create(self.store.affaires, affaire.reference, affaire.model_dump(mode="json"), ctx, events)
 
     async def _annulation(self, ctx: HandlerContext, q: DemandeQualifieeV1, d: DemandeAnnulationV1) -> None:
         loaded = await self.store.affaires.load(d.reference_affaire)

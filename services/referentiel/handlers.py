@@ -159,12 +159,9 @@ class Handlers:
         if qualification.state != loaded.state:
             await self.rt.commit(store, loaded, qualification.state, ctx, [ctx.emit(qualifiee)])
             return
-        # Nothing changes on the PDS: the demand's own small document carries the event (and its dedup record).
-        trace = await self.store.qualifications.load(str(env.message_id))
-        if trace.applied(env.message_id):
-            return
+        # Nothing changes on the PDS: the demand's own small document carries the event (a redelivery finds it there).
         etat = {"pds": pds, "fournisseur": fournisseur, "type": env.type, "niveau": qualification.niveau.value}
-        await self.rt.commit(self.store.qualifications, trace, etat, ctx, [ctx.emit(qualifiee)])
+        await self.rt.create(self.store.qualifications, str(env.message_id), etat, ctx, [ctx.emit(qualifiee)])
 
     def _releve_events(self, ctx: HandlerContext, pds: str, releve: Any, motif: str, titulaire: str | None, affaire: str | None) -> list[Outgoing]:
         return [

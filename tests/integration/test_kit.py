@@ -314,3 +314,18 @@ async def test_a_long_unflushed_batch_on_one_aggregate_is_not_applied_twice(bus:
         assert (await second.store.load(pds)).state["n"] == 41
     finally:
         await second.rt.stop()
+
+
+async def test_create_without_read_is_idempotent_and_refuses_a_foreign_aggregate(harness: Harness) -> None:
+    """rt.create inserts without reading; the same message again is a no-op, another message a conflict."""
+    from platform_kit.store import ConcurrencyConflict
+
+    agg = f"doc-{uuid.uuid4().hex}"
+    env = new_envelope(demande("30000000000001"), key=agg, fournisseur="LUMEN")
+    ctx = HandlerContext(env, "kit")
+    assert await harness.rt.create(harness.store, agg, {"n": 1}, ctx, []) is True
+    assert await harness.rt.create(harness.store, agg, {"n": 2}, HandlerContext(env, "kit"), []) is False
+    other = HandlerContext(new_envelope(demande("30000000000001"), key=agg, fournisseur="LUMEN"), "kit")
+    with pytest.raises(ConcurrencyConflict):
+        await harness.rt.create(harness.store, agg, {"n": 3}, other, [])
+    assert (await harness.store.load(agg)).state == {"n": 1}
