@@ -7,7 +7,6 @@ after a message whose effect is durable: a crash redelivers at most one batch, w
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -79,7 +78,7 @@ class Consumer:
         self.topics = topics
         self.on_invalid = on_invalid
         self.handlers: dict[type[WireModel], Handler] = {}
-        self.filters: dict[type[WireModel], Callable[[Any], bool]] = {}
+        self.filters: dict[type[WireModel], Callable[[dict[str, Any]], bool]] = {}
         self.subscriber: Any = None
         # Next offset to commit per partition, for messages handled (durably) since the last commit.
         self._offsets: dict[TopicPartition, int] = {}
@@ -89,12 +88,13 @@ class Consumer:
         self._dead_letters = 0
 
     def handles(
-        self, model: type[M], *, when: Callable[[M], bool] | None = None
+        self, model: type[M], *, when: Callable[[dict[str, Any]], bool] | None = None
     ) -> Callable[[Callable[[HandlerContext, M], Awaitable[None]]], Handler]:
         """Register the handler of one message type.
 
-        `when` selects the messages of that type the handler is concerned with (e.g. the demand types a service
-        processes); the others are acknowledged without touching the store: no inbox check, no inbox record.
+        `when` selects, on the raw payload (a dict: cheap, before any validation), the messages of that type the
+        handler is concerned with (e.g. the demand types a service processes); the others are acknowledged without
+        validation and without touching the store. A payload the predicate cannot read takes the full path.
         """
 
         def register(fn: Callable[[HandlerContext, M], Awaitable[None]]) -> Handler:
@@ -132,7 +132,7 @@ class Consumer:
         metrics = self.runtime.metrics
         svc = metrics.service
         try:
-            env = Envelope.model_validate(json.loads(body))
+            env = Envelope.model_validate_json(body)
         except (ValueError, ValidationError) as exc:
             await self._dead_letter(body, getattr(rec, "key", None), origin, self.group_id, f"message illisible: {exc}", 1)
             metrics.messages.labels(svc, "-", "illisible").inc()
@@ -170,20 +170,19 @@ class Consumer:
             return
         hname = spec.model.__name__
         wanted = self.filters.get(spec.model)
-        prevalidated: WireModel | None = None
         if wanted is not None:
             try:
-                prevalidated = spec.model.model_validate(env.payload)
-            except ValidationError:
-                pass  # the full path below refuses and dead-letters it
-            if prevalidated is not None and not wanted(prevalidated):
+                concerned = wanted(env.payload)
+            except (KeyError, TypeError, ValueError):
+                concerned = True  # let the full path validate it, refuse and dead-letter it
+            if not concerned:
                 metrics.messages.labels(svc, hname, "non_concerne").inc()
                 return
         if self.inbox and await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
             metrics.messages.labels(svc, hname, "doublon").inc()
             return
         try:
-            payload = prevalidated or spec.model.model_validate(env.payload)
+            payload = spec.model.model_validate(env.payload)
         except ValidationError as exc:
             if not self.inbox and await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
                 metrics.messages.labels(svc, hname, "doublon").inc()

@@ -48,10 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = contrats_store(rt, settings.partitions)
     handlers = Handlers(rt, store, regles_depuis(settings), horloge(settings), settings.echeance_intervalle_s)
     rt.consumer("demandes", DEMANDES_QUALIFIEES, on_invalid=handlers.refuser_illisible).handles(
-        DemandeQualifieeV1, when=lambda q: q.demande_type in TYPES_TRAITES
+        DemandeQualifieeV1, when=lambda q: q["demande_type"] in TYPES_TRAITES
     )(handlers.demande)
     rt.consumer("interventions", INTERVENTIONS_EVENEMENTS).handles(InterventionStatutChangeV1)(handlers.intervention)
-    rt.consumer("affaires", AFFAIRES_EVENEMENTS).handles(AffaireStatutChangeV1, when=lambda e: e.statut != StatutAffaire.EN_COURS)(handlers.affaire)
+    rt.consumer("affaires", AFFAIRES_EVENEMENTS).handles(
+        AffaireStatutChangeV1, when=lambda e: e["statut"] != StatutAffaire.EN_COURS.value
+    )(handlers.affaire)
     rt.background.append(handlers.boucle_echeances)
     app = rt.http_app("GRD — service contrats", router(rt, store))
     app.state.runtime = rt

@@ -48,7 +48,7 @@ class Harness:
         self.effects: list[str] = []
         self.always_fail_on: set[str] = set()
         consumer = self.rt.consumer("c", self.topic, on_invalid=self.refuse_invalid, inbox=inbox)
-        consumer.handles(DemandeDiverseV1, when=lambda p: p.sous_type != "hors_perimetre")(self.handle)
+        consumer.handles(DemandeDiverseV1, when=lambda p: p["sous_type"] != "hors_perimetre")(self.handle)
 
     async def refuse_invalid(self, env: Envelope, detail: str) -> list[tuple[str, Envelope]]:
         ctx = HandlerContext(env, "kit")
