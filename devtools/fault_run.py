@@ -231,7 +231,9 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
             f"waiting: {len(outcomes)}/{len(wanted)} outcomes, {len({d['message_id'] for d in flux})}/{2 * len(cf_refs)} C15, "
             f"{mails_found}/{len(outcomes)} outcome e-mails"
         )
-        await asyncio.sleep(2)
+        # Each poll re-reads whole topics: poll rarely while far from done, so the reconciliation does not compete
+        # with the platform for the same two cores.
+        await asyncio.sleep(2 if len(outcomes) >= 0.95 * len(wanted) else 10)
     await asyncio.sleep(5)  # let the last e-mails and republished copies land
     outcomes.clear()
     results_raw = [d for d, _h, _v in await read_all(DEMANDES_RESULTATS.name) if d]

@@ -119,8 +119,12 @@ class Consumer:
             description=f"Handles {', '.join(sorted(m.__name__ for m in self.handlers))}",
         )
 
-        async def on_message(msg: KafkaMessage) -> None:
-            await self.process(msg)
+        context = self.runtime.broker.context
+
+        # The record comes from faststream's context, not from a `msg: KafkaMessage` parameter: resolving that
+        # parameter runs a synchronous dependency in a worker thread for every message (a thread hop per record).
+        async def on_message(body: Any) -> None:
+            await self.process(context.get_local("message"))
 
         self.subscriber(on_message)
 
