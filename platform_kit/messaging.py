@@ -7,6 +7,7 @@ after a message whose effect is durable: a crash redelivers at most one batch, w
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from contracts.references import event_id
 from contracts.topics import DLQ, Topic
 from platform_kit.errors import INFRASTRUCTURE_ERRORS, TransientError
 from platform_kit.logs import correlation_id
-from platform_kit.store import ConcurrencyConflict, Delivery, current_delivery
+from platform_kit.store import ConcurrencyConflict, Delivery, current_delivery, unpublished
 
 if TYPE_CHECKING:
     from platform_kit.runtime import Runtime
@@ -202,7 +203,14 @@ class Consumer:
             await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, "invalide"))
             return
         start = time.perf_counter()
-        outcome = await self._run_handler(handler, env, payload, body, origin)
+        token = unpublished.set({})
+        try:
+            outcome = await self._run_handler(handler, env, payload, body, origin)
+            # A redelivered message found its aggregates already committed, with events a crash kept from publishing.
+            for store, aggregate_id in list((unpublished.get() or {}).values()):
+                await self._infra_retry(functools.partial(self.runtime.relay.flush, store, aggregate_id))
+        finally:
+            unpublished.reset(token)
         metrics.latency.labels(svc, hname).observe(time.perf_counter() - start)
         metrics.messages.labels(svc, hname, outcome).inc()
         if self.inbox:

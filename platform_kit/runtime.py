@@ -21,7 +21,7 @@ from platform_kit.metrics import Metrics
 from platform_kit.outbox import OutboxRelay
 from platform_kit.producer import Producer
 from platform_kit.settings import KitSettings
-from platform_kit.store import AggregateStore, CommandCounter, ConcurrencyConflict, Inbox, Loaded, make_client
+from platform_kit.store import AggregateStore, CommandCounter, ConcurrencyConflict, Inbox, Loaded, make_client, unpublished
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,9 @@ class Runtime:
         self.relay.begin(store, loaded.id)
         try:
             version, entries = await store.commit(loaded, state, ctx.envelope.message_id, events)
+            pending = unpublished.get()
+            if pending:
+                pending.pop(f"{store.name}:{loaded.id}", None)  # its leftovers go out below, before the new events
             if entries:
                 await self._publish_in_order(store, loaded.id, version, entries)
         finally:
@@ -112,7 +115,8 @@ class Runtime:
         """Publish what a commit queued before the consumer moves on, so a later message's events never overtake these.
 
         The events are durable in the outbox already: while the broker is unreachable we wait here (the consumer could
-        not go on anyway). If this process dies meanwhile, the start sweep publishes them before consuming again.
+        not go on anyway). If this process dies meanwhile, the message is redelivered (its offset is not committed)
+        and the consumer publishes the leftovers of the aggregates it loads before going on.
         """
         attempt = 0
         while True:
@@ -167,18 +171,17 @@ class Runtime:
         while True:
             try:
                 await self.producer.start()
-                # What a crash left in the outboxes goes out before anything new is consumed: per-key order holds.
-                await self.relay.sweep_once()
                 await self.broker.start()
                 break
             except Exception:
-                log.warning("broker or store not reachable yet, retrying", exc_info=True)
+                log.warning("broker not reachable yet, retrying", exc_info=True)
                 with contextlib.suppress(Exception):
                     await self.broker.stop()
                 await self.producer.stop()
                 await asyncio.sleep(2)
         self.broker_ready.set()
-        self.relay.start(initial_sweep_done=True)
+        # What a crash left in outboxes goes out when its message is redelivered (Consumer); the sweep is the last net.
+        self.relay.start()
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the broker is connected and every consumer has partitions assigned (tests publish after this)."""

@@ -38,11 +38,12 @@ class KitSettings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level.")
     inbox_partitions: int = Field(default=32, ge=1, description="Collections the inbox is spread over (FerretDB scans whole collections).")
     outbox_full_sweep_interval_s: float = Field(
-        default=300.0,
+        default=3600.0,
         gt=0,
         description=(
-            "How often the outbox relay scans every store for unpublished events (it also does at start, which is what a"
-            " crash leaves behind; failed flushes are retried from memory sooner). A scan reads whole collections on FerretDB."
+            "How often the outbox relay scans every store for unpublished events (also once at start). Only a safety"
+            " net: failed flushes are retried from memory, and what a crash leaves is published when its message is"
+            " redelivered. A scan reads whole collections (FerretDB uses no secondary index)."
         ),
     )
     consumer_offset_reset: Literal["earliest", "latest"] = Field(

@@ -51,6 +51,14 @@ class Delivery:
 current_delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("current_delivery", default=None)
 
 
+#: Aggregates the current message loaded whose outbox still held events (what a crash between a commit and its
+#: publication leaves): the consumer publishes them before acknowledging the message, unless a commit of this message
+#: already did. The message that queued them is redelivered (its offset was not committed), so they go out in order.
+unpublished: contextvars.ContextVar[dict[str, tuple[AggregateStore, str]] | None] = contextvars.ContextVar(
+    "unpublished", default=None
+)
+
+
 class ConcurrencyConflict(Exception):
     """Another writer changed the aggregate between our read and our write: reload and decide again."""
 
@@ -218,6 +226,9 @@ class AggregateStore:
         if doc is None:
             return Loaded(id=aggregate_id, state={}, version=0)
         state = {k: v for k, v in doc.items() if k not in RESERVED}
+        pending = unpublished.get()
+        if pending is not None and doc.get("_outbox"):
+            pending[f"{self.name}:{aggregate_id}"] = (self, aggregate_id)
         # A document seeded in bulk may carry no version yet: it exists, at version 0.
         return Loaded(
             id=aggregate_id,

@@ -329,3 +329,34 @@ async def test_create_without_read_is_idempotent_and_refuses_a_foreign_aggregate
     with pytest.raises(ConcurrencyConflict):
         await harness.rt.create(harness.store, agg, {"n": 3}, other, [])
     assert (await harness.store.load(agg)).state == {"n": 1}
+
+
+@pytest.mark.parametrize("inbox", [True, False], ids=["with-inbox", "aggregate-dedup-only"])
+async def test_events_a_crash_kept_unpublished_go_out_when_the_message_is_redelivered(bus: Bus, inbox: bool) -> None:
+    """Committed, then killed before publishing: the redelivered message publishes the leftovers (no sweep needed)."""
+    h = Harness(inbox=inbox, outbox_full_sweep_interval_s=3600)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+    await admin.start()
+    await admin.create_topics([NewTopic(h.topic.name, 3, 1)])
+    await admin.close()
+    await h.rt.start()
+    try:
+        await h.rt.wait_ready()
+        pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+        env = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
+        # What the crashed process did: commit state + event for this message, and nothing more.
+        ctx = HandlerContext(env, h.rt.consumers[0].group_id)
+        accepted = DemandeAccepteeV1(demande_message_id=env.message_id, demande_type="DemandeDiverse", pds=pds, message="ok")
+        event = ctx.emit(accepted)
+        await h.store.commit(await h.store.load(pds), {"n": 1}, env.message_id, [event])
+        # The message comes back (its offset was never committed): no second effect, and the event goes out.
+        await bus.send_envelope(env, h.topic.name)
+        published = await wait_for_messages(
+            DEMANDES_RESULTATS.name, lambda d: d["message_id"] == str(event[1].message_id), timeout=20
+        )
+        assert len(published) == 1
+        assert h.effects == []
+        loaded = await h.store.load(pds)
+        assert loaded.state["n"] == 1 and not loaded.outbox
+    finally:
+        await h.rt.stop()
