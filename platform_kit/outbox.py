@@ -17,7 +17,17 @@ log = logging.getLogger(__name__)
 class OutboxRelay:
     """Publishes outbox entries of registered aggregate stores, right after a commit and periodically."""
 
-    def __init__(self, producer: Producer, metrics: Metrics, interval_s: float, full_interval_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        metrics: Metrics,
+        interval_s: float,
+        full_interval_s: float = 3600.0,
+        initial_delay_s: float = 0.0,
+        pace_s: float = 0.0,
+    ) -> None:
+        self.initial_delay_s = initial_delay_s
+        self.pace_s = pace_s
         self.producer = producer
         self.metrics = metrics
         self.interval_s = interval_s
@@ -85,11 +95,11 @@ class OutboxRelay:
         if not lock.locked():
             self._locks.pop(key, None)
 
-    async def sweep_once(self) -> int:
+    async def sweep_once(self, pace_s: float = 0.0) -> int:
         """Publish every pending outbox once; return how many documents were handled."""
         handled = 0
         for store in self.stores:
-            for doc in await store.pending():
+            for doc in await store.pending(pace_s=pace_s):
                 await self.flush(store, str(doc["_id"]), skip_inflight=True)
                 handled += 1
         return handled
@@ -106,11 +116,13 @@ class OutboxRelay:
 
     async def _run(self, initial_sweep_done: bool) -> None:
         loop = asyncio.get_running_loop()
-        last_full = loop.time() if initial_sweep_done else float("-inf")
+        # The sweep is a safety net (a crash's leftovers go out when their message is redelivered): the first one
+        # waits a little after start and is paced, so a restart does not compete with the backlog it has to drain.
+        last_full = loop.time() if initial_sweep_done else loop.time() - self.full_interval_s + self.initial_delay_s
         while True:
             try:
                 if loop.time() - last_full >= self.full_interval_s:
-                    await self.sweep_once()
+                    await self.sweep_once(pace_s=self.pace_s)
                     last_full = loop.time()
                 await self.retry_dirty()
             except asyncio.CancelledError:

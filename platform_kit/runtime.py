@@ -50,7 +50,12 @@ class Runtime:
         self.inbox = Inbox(self.db, settings.inbox_partitions)
         self.producer = Producer(settings.kafka_bootstrap_servers, f"grd-{settings.service_name}")
         self.relay = OutboxRelay(
-            self.producer, self.metrics, settings.outbox_sweep_interval_s, settings.outbox_full_sweep_interval_s
+            self.producer,
+            self.metrics,
+            settings.outbox_sweep_interval_s,
+            settings.outbox_full_sweep_interval_s,
+            initial_delay_s=settings.outbox_first_sweep_delay_s,
+            pace_s=0.02,
         )
         self.consumers: list[Consumer] = []
         self.stores: list[AggregateStore] = []

@@ -46,6 +46,9 @@ class KitSettings(BaseSettings):
             " redelivered. A scan reads whole collections (FerretDB uses no secondary index)."
         ),
     )
+    outbox_first_sweep_delay_s: float = Field(
+        default=30.0, ge=0, description="Delay of the relay's first full sweep after start (a paced scan of every store)."
+    )
     consumer_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest",
         description="Where a NEW consumer group starts: earliest (production: nothing lost) or latest (isolated test apps).",

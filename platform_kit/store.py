@@ -299,11 +299,13 @@ class AggregateStore:
             # A newer commit queued more events: remove only ours and leave the flag to the sweeper.
             await coll.update_one({"_id": aggregate_id}, {"$unset": unset})
 
-    async def pending(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Documents holding unpublished events."""
+    async def pending(self, limit: int = 100, pace_s: float = 0.0) -> list[dict[str, Any]]:
+        """Documents holding unpublished events (`pace_s`: pause between partitions, to spread a scan's load)."""
         out: list[dict[str, Any]] = []
         for coll in self.collections:
             out += [doc async for doc in coll.find({"_pending": True}, {"_outbox": 1, "_v": 1}).limit(limit)]
+            if pace_s:
+                await asyncio.sleep(pace_s)
         return out
 
     async def outbox_of(self, aggregate_id: str) -> dict[str, Any] | None:

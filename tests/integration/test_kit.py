@@ -40,6 +40,7 @@ class Harness:
                     "backoff_initial_s": 0.05,
                     "consumer_offset_reset": "latest",
                     "outbox_full_sweep_interval_s": 1,
+                    "outbox_first_sweep_delay_s": 0,
                     **settings,
                 },
             )
