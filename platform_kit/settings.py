@@ -36,7 +36,7 @@ class KitSettings(BaseSettings):
         default=0.5, gt=0, description="Longest time a handled message's offset waits before it is committed."
     )
     log_level: str = Field(default="INFO", description="Log level.")
-    inbox_partitions: int = Field(default=32, ge=1, description="Collections the inbox is spread over (FerretDB scans whole collections).")
+    inbox_partitions: int = Field(default=32, ge=1, description="Collections the inbox is spread over.")
     outbox_full_sweep_interval_s: float = Field(
         default=3600.0,
         gt=0,

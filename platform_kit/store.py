@@ -148,9 +148,10 @@ def partition_name(base: str, number: int, partitions: int) -> str:
 class AggregateStore:
     """Aggregates written with optimistic concurrency, inbox and outbox in the same single-document write.
 
-    The aggregates may be spread over several collections ("partitions", chosen by a stable hash of the id):
-    FerretDB 1.24 answers every query, even by `_id`, with a full scan of the collection, so a lookup costs in
-    proportion to the collection's size; small partitions keep it flat. On MongoDB partitions are harmless.
+    The aggregates may be spread over several collections ("partitions", chosen by a stable hash of the id). They
+    were introduced when FerretDB 1.24 scanned a whole collection for every lookup by `_id`; our build patches that
+    (infra/ferretdb/patch.sh), so lookups by `_id` are index searches and partitions are harmless everywhere. The
+    relay's `_pending` sweep is still a scan (no secondary index on FerretDB) and is spread over them.
     """
 
     def __init__(self, collections: AsyncCollection[dict[str, Any]] | Sequence[AsyncCollection[dict[str, Any]]]) -> None:
@@ -335,8 +336,8 @@ async def _insert_batch(collection: AsyncCollection[dict[str, Any]], docs: list[
 class Inbox:
     """Per-consumer record of handled message ids (unique _id = consumer:message_id): the fast duplicate check.
 
-    Spread over `partitions` collections (`inbox_000`...) for the same reason as the aggregates: it grows by one
-    document per message, and FerretDB scans a whole collection on every lookup.
+    Spread over `partitions` collections (`inbox_000`...) like the aggregates (it grows by one document per
+    message). Consumers created with `inbox=False` rely on their aggregates' own records instead.
     """
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]], partitions: int = 32) -> None:

@@ -24,6 +24,6 @@ class Settings(KitSettings):
     partitions: int = Field(
         default=64,
         ge=1,
-        description="Collections the affaires are spread over (FerretDB scans a whole collection on every lookup).",
+        description="Collections the affaires are spread over (seed and service must agree).",
     )
     refus_partitions: int = Field(default=16, ge=1, description="Collections the refused demands (one document each) are spread over.")

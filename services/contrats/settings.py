@@ -25,7 +25,7 @@ class Settings(KitSettings):
     partitions: int = Field(
         default=64,
         ge=1,
-        description="Collections the PDS aggregates are spread over (FerretDB scans a whole collection on every lookup).",
+        description="Collections the PDS aggregates are spread over (seed and service must agree).",
     )
     horizon_date_effet_jours: int = Field(
         default=365, ge=1, description="Latest accepted date d'effet, in days from today (DATE_EFFET_TROP_LOINTAINE beyond)."

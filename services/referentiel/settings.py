@@ -20,5 +20,5 @@ class Settings(KitSettings):
         default=64,
         ge=1,
         le=999,
-        description="Collections the PDS and the address index are spread over (FerretDB scans a whole collection per lookup).",
+        description="Collections the PDS and the address index are spread over (seed and service must agree).",
     )

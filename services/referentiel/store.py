@@ -1,9 +1,8 @@
 """Collections of the référentiel: PDS aggregates and the address index spread over partitions, refusals, audit.
 
-FerretDB on SQLite answers every lookup, even by `_id`, by scanning the whole collection (its query plans never use
-an index), so a lookup costs time in proportion to the collection's size. The PDS aggregates (the kit's partitioned
-AggregateStore) and the address index are therefore spread over `partitions` collections chosen by the kit's stable
-hash of their id: a lookup scans one small collection. On MongoDB the same code simply uses each partition's `_id` index.
+The PDS aggregates (the kit's partitioned AggregateStore) and the address index are spread over `partitions`
+collections chosen by the kit's stable hash of their id (introduced when FerretDB scanned whole collections for every
+lookup; our patched build and MongoDB use the `_id` index, so any count works, as long as seed and service agree).
 """
 
 from __future__ import annotations
