@@ -66,11 +66,18 @@ class Runtime:
         self.store_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    def aggregates(self, collection: str, partitions: int = 1) -> AggregateStore:
-        """An aggregate store on one of the service's collections (or `partitions` of them), watched by the outbox relay."""
+    def aggregates(self, collection: str, partitions: int = 1, *, swept: bool = True) -> AggregateStore:
+        """An aggregate store on one of the service's collections (or `partitions` of them).
+
+        `swept`: the outbox relay's full sweep (at start and every `outbox_full_sweep_interval_s`) scans it for
+        events left unpublished. A store written only by consumer handlers does not need it (`swept=False`): what a
+        crash leaves there is published when the message is redelivered, and on FerretDB a sweep of a big store is
+        a scan of every document (100,000 PDS: minutes of CPU).
+        """
         store = AggregateStore.partitioned(self.db, collection, partitions) if partitions > 1 else AggregateStore(self.db[collection])
         self.stores.append(store)
-        self.relay.register(store)
+        if swept:
+            self.relay.register(store)
         return store
 
     def consumer(self, name: str, *topics: Topic, on_invalid: InvalidHook | None = None, inbox: bool = True) -> Consumer:

@@ -38,9 +38,9 @@ class AffairesStore:
     """The service's stores: aggregates with inbox/outbox, plus the attachments kept out of the aggregates."""
 
     def __init__(self, rt: Runtime, partitions: int, refus_partitions: int) -> None:
-        self.affaires = rt.aggregates(AFFAIRES, partitions=partitions)
+        self.affaires = rt.aggregates(AFFAIRES, partitions=partitions, swept=False)
         # Refusals of demands that open no affaire (or target someone else's) are committed under the demand id.
-        self.refus = rt.aggregates(REFUS, partitions=refus_partitions)
+        self.refus = rt.aggregates(REFUS, partitions=refus_partitions, swept=False)
         self.pieces_jointes: AsyncCollection[dict[str, Any]] = rt.db[PIECES_JOINTES]
         self._lectures = asyncio.Semaphore(LECTURES_SIMULTANEES)
         rt.startup_hooks.append(self.ensure_indexes)

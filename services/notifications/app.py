@@ -16,14 +16,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     rt = Runtime(settings, transient_budget_s=settings.transient_budget_s)
     # One document per e-mail and per affaire: spread over partitions so lookups stay flat on FerretDB.
-    mails = rt.aggregates(store.MAILS, partitions=settings.partitions)
+    mails = rt.aggregates(store.MAILS, partitions=settings.partitions, swept=False)
     sender = SmtpSender(settings)
     rt.shutdown_hooks.append(sender.close)
     notifications = handlers.Notifications(
         rt,
         settings,
         mails=mails,
-        suivis=rt.aggregates(store.SUIVI, partitions=settings.partitions),
+        suivis=rt.aggregates(store.SUIVI, partitions=settings.partitions, swept=False),
         destinataires=store.Destinataires(rt.db),
         sender=sender,
         renderer=Renderer(),

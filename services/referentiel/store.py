@@ -25,13 +25,14 @@ class ReferentielStore:
 
     def __init__(self, rt: Runtime, partitions: int) -> None:
         self.partitions = partitions
-        # Registered with the kit's outbox relay, which creates the `_pending` index of every partition at start.
-        self.pds = rt.aggregates("pds", partitions=partitions)
+        # Not swept by the relay (written only by consumers: a crash's leftovers go out on redelivery); the kit still
+        # creates the `_pending` index of every partition at start.
+        self.pds = rt.aggregates("pds", partitions=partitions, swept=False)
         self.adresses = [rt.db[partition_name("adresses", i, partitions)] for i in range(partitions)]
-        self.refus = rt.aggregates("refus", partitions=16)
+        self.refus = rt.aggregates("refus", partitions=16, swept=False)
         # Qualified demands that change nothing on the PDS (demandes diverses, réclamations...): one small document per
         # demand carries the DemandeQualifiee, instead of rewriting the PDS document (several kB) twice per demand.
-        self.qualifications = rt.aggregates("qualifications", partitions=16)
+        self.qualifications = rt.aggregates("qualifications", partitions=16, swept=False)
         self.audit: AsyncCollection[dict[str, Any]] = rt.db["audit"]
         rt.startup_hooks.append(self.creer_index)
 
