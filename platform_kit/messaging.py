@@ -7,7 +7,6 @@ after a message whose effect is durable: a crash redelivers at most one batch, w
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from contracts.references import event_id
 from contracts.topics import DLQ, Topic
 from platform_kit.errors import INFRASTRUCTURE_ERRORS, TransientError
 from platform_kit.logs import correlation_id
-from platform_kit.store import ConcurrencyConflict, Delivery, current_delivery, unpublished
+from platform_kit.store import ConcurrencyConflict, Delivery, current_delivery
 
 if TYPE_CHECKING:
     from platform_kit.runtime import Runtime
@@ -203,14 +202,9 @@ class Consumer:
             await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, "invalide"))
             return
         start = time.perf_counter()
-        token = unpublished.set({})
-        try:
+        # A redelivered message may find its aggregates already committed, with events a crash kept from publishing.
+        async with self.runtime.publishing_leftovers():
             outcome = await self._run_handler(handler, env, payload, body, origin)
-            # A redelivered message found its aggregates already committed, with events a crash kept from publishing.
-            for store, aggregate_id in list((unpublished.get() or {}).values()):
-                await self._infra_retry(functools.partial(self.runtime.relay.flush, store, aggregate_id))
-        finally:
-            unpublished.reset(token)
         metrics.latency.labels(svc, hname).observe(time.perf_counter() - start)
         metrics.messages.labels(svc, hname, outcome).inc()
         if self.inbox:

@@ -15,6 +15,7 @@ from faststream.specification import AsyncAPI
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from platform_kit.auth import authenticator_from_settings
+from platform_kit.errors import INFRASTRUCTURE_ERRORS
 from platform_kit.logs import configure_logging
 from platform_kit.messaging import DLQ_TOPIC, Consumer, HandlerContext, InvalidHook, Outgoing, dead_letter_headers
 from platform_kit.metrics import Metrics
@@ -104,6 +105,27 @@ class Runtime:
                 await self._publish_in_order(store, loaded.id, version, entries)
         finally:
             self.relay.end(store, loaded.id)
+
+    @contextlib.asynccontextmanager
+    async def publishing_leftovers(self) -> AsyncIterator[None]:
+        """A unit of work that publishes, at its end, what a crash left in the outboxes of the aggregates it loaded.
+
+        Consumers wrap every handler in it; a background job that commits aggregates wraps each item of work in it,
+        so that its stores need no periodic sweep either. Broker or store outages are waited out.
+        """
+        token = unpublished.set({})
+        try:
+            yield
+            for store, aggregate_id in list((unpublished.get() or {}).values()):
+                while True:
+                    try:
+                        await self.relay.flush(store, aggregate_id)
+                        break
+                    except INFRASTRUCTURE_ERRORS:
+                        log.warning("infrastructure unavailable while publishing leftovers, retrying", exc_info=True)
+                        await asyncio.sleep(self.settings.backoff_max_s)
+        finally:
+            unpublished.reset(token)
 
     async def create(
         self, store: AggregateStore, aggregate_id: str, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]

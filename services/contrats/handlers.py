@@ -120,7 +120,14 @@ class Handlers:
         await self._commit(loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
 
     async def appliquer_echeances(self, pds: str) -> int:
-        """Apply every change without intervention of one PDS whose date d'effet has come; return how many."""
+        """Apply every change without intervention of one PDS whose date d'effet has come; return how many.
+
+        A unit of work of its own: what a crash left unpublished in this PDS's outbox goes out at its end.
+        """
+        async with self.rt.publishing_leftovers():
+            return await self._appliquer_echeances(pds)
+
+    async def _appliquer_echeances(self, pds: str) -> int:
         appliques = 0
         while True:
             loaded = await self.store.load(pds)

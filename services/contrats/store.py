@@ -15,7 +15,8 @@ async def index_contrats(store: AggregateStore) -> None:
 
 def contrats_store(rt: Runtime, partitions: int) -> AggregateStore:
     """The PDS aggregates store over `partitions` collections, with the scheduler's index."""
-    store = rt.aggregates(COLLECTION, partitions=partitions)
+    # Not swept: its writers are consumers and the due-change job, which both publish a crash's leftovers.
+    store = rt.aggregates(COLLECTION, partitions=partitions, swept=False)
 
     async def indexes() -> None:
         await index_contrats(store)

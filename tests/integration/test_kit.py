@@ -361,3 +361,16 @@ async def test_events_a_crash_kept_unpublished_go_out_when_the_message_is_redeli
         assert loaded.state["n"] == 1 and not loaded.outbox
     finally:
         await h.rt.stop()
+
+
+async def test_a_background_unit_of_work_publishes_the_leftovers_of_what_it_loads(harness: Harness) -> None:
+    """A job that loads an aggregate inside rt.publishing_leftovers() publishes what a crash left in its outbox."""
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    env = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
+    ctx = HandlerContext(env, "job")
+    event = ctx.emit(DemandeAccepteeV1(demande_message_id=env.message_id, demande_type="DemandeDiverse", pds=pds, message="ok"))
+    await harness.store.commit(await harness.store.load(pds), {"n": 1}, env.message_id, [event])
+    async with harness.rt.publishing_leftovers():
+        assert (await harness.store.load(pds)).outbox  # the job only reads it
+    assert await wait_for_messages(DEMANDES_RESULTATS.name, lambda d: d["message_id"] == str(event[1].message_id), timeout=20)
+    assert not (await harness.store.load(pds)).outbox
