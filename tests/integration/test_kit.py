@@ -51,6 +51,15 @@ class Harness:
         consumer = self.rt.consumer("c", self.topic, on_invalid=self.refuse_invalid, inbox=inbox)
         consumer.handles(DemandeDiverseV1, when=lambda p: p["sous_type"] != "hors_perimetre")(self.handle)
 
+    async def start_on_new_topic(self) -> None:
+        """Create the private topic, start the runtime and wait until its consumer is assigned."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+        await admin.start()
+        await admin.create_topics([NewTopic(self.topic.name, 3, 1)])
+        await admin.close()
+        await self.rt.start()
+        await self.rt.wait_ready()
+
     async def refuse_invalid(self, env: Envelope, detail: str) -> list[tuple[str, Envelope]]:
         ctx = HandlerContext(env, "kit")
         refus = DemandeRefuseeV1(
@@ -74,12 +83,7 @@ class Harness:
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
     h = Harness()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
-    await admin.start()
-    await admin.create_topics([NewTopic(h.topic.name, 3, 1)])
-    await admin.close()
-    await h.rt.start()
-    await h.rt.wait_ready()
+    await h.start_on_new_topic()
     yield h
     await h.rt.stop()
 
@@ -233,12 +237,7 @@ async def test_offsets_are_committed_in_batches_up_to_the_last_handled_message(h
 async def test_an_unflushed_batch_is_redelivered_and_deduplicated_after_a_crash(bus: Bus) -> None:
     """Kill a consumer before its batch is committed: the next one gets the batch again and has no second effect."""
     first = Harness(commit_every=1000, commit_interval_s=3600)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
-    await admin.start()
-    await admin.create_topics([NewTopic(first.topic.name, 3, 1)])
-    await admin.close()
-    await first.rt.start()
-    await first.rt.wait_ready()
+    await first.start_on_new_topic()
     pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
     envs = [new_envelope(demande(pds, f"n{i}"), key=pds, fournisseur="LUMEN") for i in range(4)]
     for env in envs:
@@ -287,12 +286,7 @@ async def test_a_long_unflushed_batch_on_one_aggregate_is_not_applied_twice(bus:
     """40 messages on one aggregate, redelivered after a crash: more than the 16 ids an aggregate keeps, so without
     the consumer's inbox only the per-partition offsets recorded in the aggregate can recognise them."""
     first = Harness(inbox=inbox, commit_every=1000, commit_interval_s=3600)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
-    await admin.start()
-    await admin.create_topics([NewTopic(first.topic.name, 3, 1)])
-    await admin.close()
-    await first.rt.start()
-    await first.rt.wait_ready()
+    await first.start_on_new_topic()
     pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
     envs = [new_envelope(demande(pds, f"n{i}"), key=pds, fournisseur="LUMEN") for i in range(40)]
     for env in envs:
@@ -336,13 +330,8 @@ async def test_create_without_read_is_idempotent_and_refuses_a_foreign_aggregate
 async def test_events_a_crash_kept_unpublished_go_out_when_the_message_is_redelivered(bus: Bus, inbox: bool) -> None:
     """Committed, then killed before publishing: the redelivered message publishes the leftovers (no sweep needed)."""
     h = Harness(inbox=inbox, outbox_full_sweep_interval_s=3600)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
-    await admin.start()
-    await admin.create_topics([NewTopic(h.topic.name, 3, 1)])
-    await admin.close()
-    await h.rt.start()
+    await h.start_on_new_topic()
     try:
-        await h.rt.wait_ready()
         pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
         env = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
         # What the crashed process did: commit state + event for this message, and nothing more.
