@@ -24,6 +24,6 @@ source "$GRD_DATA_DIR/env"
 echo "[test] ruff" >&2
 ruff check contracts platform_kit demo_data services simulators devtools tests scripts
 echo "[test] mypy --strict" >&2
-mypy contracts platform_kit demo_data services simulators devtools
+mypy contracts platform_kit demo_data services simulators devtools tests
 echo "[test] pytest" >&2
 python -m pytest -p no:cacheprovider "$@"

@@ -181,11 +181,11 @@ async def test_a_service_killed_mid_flow_loses_and_doubles_nothing(platform: Pla
 
     for _p, _supplier, env in demandes:
         ref = reference_affaire(env.message_id)
-        await wait_for_messages(
-            AFFAIRES_EVENEMENTS.name,
-            lambda d, r=ref: d["payload"]["reference_affaire"] == r and d["payload"]["statut"] == "terminee",
-            timeout=120,
-        )
+
+        def terminee(d: dict[str, Any], r: str = ref) -> bool:
+            return bool(d["payload"]["reference_affaire"] == r and d["payload"]["statut"] == "terminee")
+
+        await wait_for_messages(AFFAIRES_EVENEMENTS.name, terminee, timeout=120)
     await asyncio.sleep(3)
     results = [d for d, _h, _v in await read_topic(DEMANDES_RESULTATS.name) if d]
     flux = [d for d, _h, _v in await read_topic(FLUX_C15.name) if d]
