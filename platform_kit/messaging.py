@@ -85,7 +85,8 @@ class Consumer:
         self._since_commit = 0
         self._last_commit = time.monotonic()
         self._commit_lock = asyncio.Lock()
-        self._dead_letters = 0
+        # Set when a record was dead-lettered: its offset is committed at once, so a crash cannot dead-letter it twice.
+        self._commit_now = False
 
     def handles(
         self, model: type[M], *, when: Callable[[dict[str, Any]], bool] | None = None
@@ -140,7 +141,7 @@ class Consumer:
         except (ValueError, ValidationError) as exc:
             await self._dead_letter(body, getattr(rec, "key", None), origin, self.group_id, f"message illisible: {exc}", 1)
             metrics.messages.labels(svc, "-", "illisible").inc()
-            await self._ack(msg, now=True)
+            await self._ack(msg)
             return
         token = correlation_id.set(str(env.correlation_id))
         delivery = current_delivery.set(
@@ -152,14 +153,12 @@ class Consumer:
                 str(env.message_id),
             )
         )
-        dead_before = self._dead_letters
         try:
             await self._dispatch(msg, env, body, origin)
         finally:
             current_delivery.reset(delivery)
             correlation_id.reset(token)
-        # A dead-lettered record is committed at once: a crash must not send it to the dead-letter topic twice.
-        await self._ack(msg, now=self._dead_letters != dead_before)
+        await self._ack(msg)
 
     async def _dispatch(self, msg: KafkaMessage, env: Envelope, body: bytes, origin: str) -> None:
         metrics = self.runtime.metrics
@@ -182,13 +181,13 @@ class Consumer:
             if not concerned:
                 metrics.messages.labels(svc, hname, "non_concerne").inc()
                 return
-        if self.inbox and await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
+        if self.inbox and await self.runtime.wait_out_outages(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
             metrics.messages.labels(svc, hname, "doublon").inc()
             return
         try:
             payload = spec.model.model_validate(env.payload)
         except ValidationError as exc:
-            if not self.inbox and await self._infra_retry(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
+            if not self.inbox and await self.runtime.wait_out_outages(lambda: self.runtime.inbox.seen(self.group_id, env.message_id)):
                 metrics.messages.labels(svc, hname, "doublon").inc()
                 return
             detail = _validation_summary(exc)
@@ -199,7 +198,7 @@ class Consumer:
                     await self._publish_retrying(topic, out)
             await self._dead_letter(body, env.key.encode(), origin, self.group_id, f"schéma invalide: {detail}", 1)
             metrics.messages.labels(svc, hname, "schema_invalide").inc()
-            await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, "invalide"))
+            await self.runtime.wait_out_outages(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, "invalide"))
             return
         start = time.perf_counter()
         # A redelivered message may find its aggregates already committed, with events a crash kept from publishing.
@@ -208,7 +207,7 @@ class Consumer:
         metrics.latency.labels(svc, hname).observe(time.perf_counter() - start)
         metrics.messages.labels(svc, hname, outcome).inc()
         if self.inbox:
-            await self._infra_retry(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, outcome))
+            await self.runtime.wait_out_outages(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, outcome))
 
     async def _run_handler(self, handler: Handler, env: Envelope, payload: WireModel, body: bytes, origin: str) -> str:
         settings = self.runtime.settings
@@ -252,28 +251,20 @@ class Consumer:
                 await asyncio.sleep(min(settings.backoff_initial_s * 2 ** (attempt - 1), settings.backoff_max_s))
 
     async def _dead_letter(self, body: bytes, key: bytes | None, origin: str, consumer: str, error: str, attempts: int) -> None:
-        self._dead_letters += 1
+        self._commit_now = True
         await self.runtime.dead_letter(body, key, origin, consumer, error, attempts)
 
     async def _publish_retrying(self, topic: str, envelope: Envelope) -> None:
-        await self._infra_retry(lambda: self.runtime.publish(topic, envelope))
+        await self.runtime.wait_out_outages(lambda: self.runtime.publish(topic, envelope))
 
-    async def _infra_retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run a plumbing call, waiting out broker/store outages instead of failing the message."""
-        while True:
-            try:
-                return await call()
-            except INFRASTRUCTURE_ERRORS as exc:
-                log.warning("infrastructure unavailable, retrying: %r", exc)
-                await asyncio.sleep(self.runtime.settings.backoff_max_s)
-
-    async def _ack(self, msg: KafkaMessage, *, now: bool = False) -> None:
-        """The message's effect is durable: its offset may be committed (with the next batch, or `now`)."""
+    async def _ack(self, msg: KafkaMessage) -> None:
+        """The message's effect is durable: its offset may be committed (with the next batch, or now after a dead letter)."""
         rec: Any = msg.raw_message  # one ConsumerRecord: our subscribers are not batch subscribers
         self._offsets[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
         self._since_commit += 1
         settings = self.runtime.settings
-        if now or self._since_commit >= settings.commit_every or time.monotonic() - self._last_commit >= settings.commit_interval_s:
+        if self._commit_now or self._since_commit >= settings.commit_every or time.monotonic() - self._last_commit >= settings.commit_interval_s:
+            self._commit_now = False
             await self.flush_offsets()
 
     async def flush_offsets(self) -> None:

@@ -114,11 +114,11 @@ class OutboxRelay:
             await self.flush(store, aggregate_id)
             self._dirty.discard((store, aggregate_id))
 
-    async def _run(self, initial_sweep_done: bool) -> None:
+    async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         # The sweep is a safety net (a crash's leftovers go out when their message is redelivered): the first one
         # waits a little after start and is paced, so a restart does not compete with the backlog it has to drain.
-        last_full = loop.time() if initial_sweep_done else loop.time() - self.full_interval_s + self.initial_delay_s
+        last_full = loop.time() - self.full_interval_s + self.initial_delay_s
         while True:
             try:
                 if loop.time() - last_full >= self.full_interval_s:
@@ -131,9 +131,9 @@ class OutboxRelay:
                 log.warning("outbox sweep failed; will retry", exc_info=True)
             await asyncio.sleep(self.interval_s)
 
-    def start(self, *, initial_sweep_done: bool = False) -> None:
-        """Start the periodic sweeper (its first full sweep is immediate unless the caller just did one)."""
-        self._task = asyncio.create_task(self._run(initial_sweep_done))
+    def start(self) -> None:
+        """Start the periodic sweeper (its first full sweep comes `initial_delay_s` after start)."""
+        self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         """Stop the sweeper."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Response
 from faststream.kafka import KafkaBroker
@@ -25,6 +26,7 @@ from platform_kit.settings import KitSettings
 from platform_kit.store import AggregateStore, CommandCounter, ConcurrencyConflict, Inbox, Loaded, make_client, unpublished
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 StartupHook = Callable[[], Awaitable[None]]
 
@@ -117,15 +119,18 @@ class Runtime:
         try:
             yield
             for store, aggregate_id in list((unpublished.get() or {}).values()):
-                while True:
-                    try:
-                        await self.relay.flush(store, aggregate_id)
-                        break
-                    except INFRASTRUCTURE_ERRORS:
-                        log.warning("infrastructure unavailable while publishing leftovers, retrying", exc_info=True)
-                        await asyncio.sleep(self.settings.backoff_max_s)
+                await self.wait_out_outages(functools.partial(self.relay.flush, store, aggregate_id))
         finally:
             unpublished.reset(token)
+
+    async def wait_out_outages(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a plumbing call, waiting out broker/store outages (capped backoff) instead of failing the work."""
+        while True:
+            try:
+                return await call()
+            except INFRASTRUCTURE_ERRORS as exc:
+                log.warning("infrastructure unavailable, retrying: %r", exc)
+                await asyncio.sleep(self.settings.backoff_max_s)
 
     async def create(
         self, store: AggregateStore, aggregate_id: str, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]

@@ -234,38 +234,6 @@ async def test_offsets_are_committed_in_batches_up_to_the_last_handled_message(h
     assert sum(positions.values()) >= 3
 
 
-async def test_an_unflushed_batch_is_redelivered_and_deduplicated_after_a_crash(bus: Bus) -> None:
-    """Kill a consumer before its batch is committed: the next one gets the batch again and has no second effect."""
-    first = Harness(commit_every=1000, commit_interval_s=3600)
-    await first.start_on_new_topic()
-    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
-    envs = [new_envelope(demande(pds, f"n{i}"), key=pds, fournisseur="LUMEN") for i in range(4)]
-    for env in envs:
-        await bus.send_envelope(env, first.topic.name)
-    await until(lambda: len(first.effects) == 4)
-    group = first.rt.consumers[0].group_id
-    assert set((await committed_offsets(group, first.topic.name)).values()) == {None}  # nothing committed yet
-    # A crash: the process goes away without flushing its offsets.
-    first.rt.consumers[0]._offsets.clear()
-    await first.rt.stop()
-
-    second = Harness(
-        topic=first.topic, service_name=first.rt.settings.service_name, database=first.rt.settings.database,
-        consumer_offset_reset="earliest",
-    )
-    await second.rt.start()
-    try:
-        await second.rt.wait_ready()
-        marker = new_envelope(demande(pds, "marqueur"), key=pds, fournisseur="LUMEN")
-        await bus.send_envelope(marker, first.topic.name)
-        await until(lambda: str(marker.message_id) in second.effects)
-        assert second.effects == [str(marker.message_id)]  # the redelivered four were recognised...
-        assert duplicates_seen(second.rt) == 4  # ...because they were indeed delivered again
-        assert (await second.store.load(pds)).state["n"] == 5
-    finally:
-        await second.rt.stop()
-
-
 async def test_messages_the_handler_is_not_concerned_with_skip_the_store(harness: Harness, bus: Bus) -> None:
     """A message its `when` filter rejects is acknowledged without effect and without an inbox record."""
     pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
@@ -281,31 +249,55 @@ async def test_messages_the_handler_is_not_concerned_with_skip_the_store(harness
     assert (await harness.store.load(pds)).state["n"] == 1
 
 
+async def handle_then_crash(bus: Bus, count: int, inbox: bool = True) -> tuple[Harness, str]:
+    """A consumer handles `count` messages on one PDS, then dies without committing any offset."""
+    first = Harness(inbox=inbox, commit_every=1000, commit_interval_s=3600)
+    await first.start_on_new_topic()
+    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+    for i in range(count):
+        await bus.send_envelope(new_envelope(demande(pds, f"n{i}"), key=pds, fournisseur="LUMEN"), first.topic.name)
+    await until(lambda: len(first.effects) == count)
+    group = first.rt.consumers[0].group_id
+    assert set((await committed_offsets(group, first.topic.name)).values()) == {None}  # nothing committed yet
+    first.rt.consumers[0]._offsets.clear()  # the crash: the process goes away without flushing its offsets
+    await first.rt.stop()
+    return first, pds
+
+
+async def successor_after_marker(bus: Bus, first: Harness, pds: str) -> tuple[Harness, str]:
+    """The next consumer of the same group and store, once it has handled a marker sent after the crash."""
+    second = Harness(
+        topic=first.topic, service_name=first.rt.settings.service_name, database=first.rt.settings.database,
+        inbox=first.rt.consumers[0].inbox, consumer_offset_reset="earliest",
+    )
+    await second.rt.start()
+    await second.rt.wait_ready()
+    marker = new_envelope(demande(pds, "marqueur"), key=pds, fournisseur="LUMEN")
+    await bus.send_envelope(marker, first.topic.name)
+    await until(lambda: str(marker.message_id) in second.effects)
+    return second, str(marker.message_id)
+
+
+async def test_an_unflushed_batch_is_redelivered_and_deduplicated_after_a_crash(bus: Bus) -> None:
+    """Kill a consumer before its batch is committed: the next one gets the batch again and has no second effect."""
+    first, pds = await handle_then_crash(bus, 4)
+    second, marker = await successor_after_marker(bus, first, pds)
+    try:
+        assert second.effects == [marker]  # the redelivered four were recognised...
+        assert duplicates_seen(second.rt) == 4  # ...because they were indeed delivered again
+        assert (await second.store.load(pds)).state["n"] == 5
+    finally:
+        await second.rt.stop()
+
+
 @pytest.mark.parametrize("inbox", [True, False], ids=["with-inbox", "aggregate-dedup-only"])
 async def test_a_long_unflushed_batch_on_one_aggregate_is_not_applied_twice(bus: Bus, inbox: bool) -> None:
     """40 messages on one aggregate, redelivered after a crash: more than the 16 ids an aggregate keeps, so without
     the consumer's inbox only the per-partition offsets recorded in the aggregate can recognise them."""
-    first = Harness(inbox=inbox, commit_every=1000, commit_interval_s=3600)
-    await first.start_on_new_topic()
-    pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
-    envs = [new_envelope(demande(pds, f"n{i}"), key=pds, fournisseur="LUMEN") for i in range(40)]
-    for env in envs:
-        await bus.send_envelope(env, first.topic.name)
-    await until(lambda: len(first.effects) == 40)
-    first.rt.consumers[0]._offsets.clear()  # crash: nothing committed
-    await first.rt.stop()
-
-    second = Harness(
-        topic=first.topic, service_name=first.rt.settings.service_name, database=first.rt.settings.database,
-        inbox=inbox, consumer_offset_reset="earliest",
-    )
-    await second.rt.start()
+    first, pds = await handle_then_crash(bus, 40, inbox)
+    second, marker = await successor_after_marker(bus, first, pds)
     try:
-        await second.rt.wait_ready()
-        marker = new_envelope(demande(pds, "marqueur"), key=pds, fournisseur="LUMEN")
-        await bus.send_envelope(marker, first.topic.name)
-        await until(lambda: str(marker.message_id) in second.effects)
-        assert second.effects == [str(marker.message_id)]
+        assert second.effects == [marker]
         assert (await second.store.load(pds)).state["n"] == 41
     finally:
         await second.rt.stop()
