@@ -61,7 +61,6 @@ class Runtime:
             pace_s=0.02,
         )
         self.consumers: list[Consumer] = []
-        self.stores: list[AggregateStore] = []
         self.startup_hooks: list[StartupHook] = []
         self.shutdown_hooks: list[StartupHook] = []
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -78,7 +77,6 @@ class Runtime:
         a scan of every document (100,000 PDS: minutes of CPU).
         """
         store = AggregateStore.partitioned(self.db, collection, partitions) if partitions > 1 else AggregateStore(self.db[collection])
-        self.stores.append(store)
         if swept:
             self.relay.register(store)
         return store
@@ -271,7 +269,8 @@ class Runtime:
     async def _ensure_indexes(self) -> None:
         while True:
             try:
-                for store in self.stores:
+                # The `_pending` index serves the sweep only: unswept stores go without it (one index less per write).
+                for store in self.relay.stores:
                     await store.ensure_indexes()
                 for hook in self.startup_hooks:
                     await hook()

@@ -25,8 +25,7 @@ class ReferentielStore:
 
     def __init__(self, rt: Runtime, partitions: int) -> None:
         self.partitions = partitions
-        # Not swept by the relay (written only by consumers: a crash's leftovers go out on redelivery); the kit still
-        # creates the `_pending` index of every partition at start.
+        # Not swept by the relay (written only by consumers: a crash's leftovers go out on redelivery).
         self.pds = rt.aggregates("pds", partitions=partitions, swept=False)
         self.adresses = [rt.db[partition_name("adresses", i, partitions)] for i in range(partitions)]
         self.refus = rt.aggregates("refus", partitions=16, swept=False)
