@@ -1,7 +1,9 @@
 """The message catalogue: every (type, version) with its payload model and the topic it travels on."""
 
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from contracts import demandes as d
 from contracts import evenements as e
@@ -16,13 +18,25 @@ class MessageSpec:
     type: str
     version: int
     model: builtins.type[WireModel]
-    topic: t.Topic
+    #: Every topic this type travels on: one, or several when `route` picks one per message.
+    topics: tuple[t.Topic, ...]
+    route: Callable[[Any], t.Topic] | None = None
+
+    def topic_for(self, payload: WireModel) -> t.Topic:
+        """The topic this payload is published on."""
+        return self.route(payload) if self.route is not None else self.topics[0]
 
 
 def _spec(model: type[WireModel], topic: t.Topic) -> MessageSpec:
     name = model.__name__
     base, _, version = name.rpartition("V")
-    return MessageSpec(type=base, version=int(version), model=model, topic=topic)
+    return MessageSpec(type=base, version=int(version), model=model, topics=(topic,))
+
+
+def _routed(model: type[WireModel], topics: tuple[t.Topic, ...], route: Callable[[Any], t.Topic]) -> MessageSpec:
+    name = model.__name__
+    base, _, version = name.rpartition("V")
+    return MessageSpec(type=base, version=int(version), model=model, topics=topics, route=route)
 
 
 CATALOGUE: tuple[MessageSpec, ...] = (
@@ -39,7 +53,11 @@ CATALOGUE: tuple[MessageSpec, ...] = (
     _spec(d.ReservationCreneauV1, t.DEMANDES),
     _spec(d.DeplanificationV1, t.DEMANDES),
     _spec(d.DemandeSansPdsV1, t.DEMANDES),
-    _spec(e.DemandeQualifieeV1, t.DEMANDES_QUALIFIEES),
+    _routed(
+        e.DemandeQualifieeV1,
+        (t.QUALIFIEES_CONTRATS, t.QUALIFIEES_AFFAIRES, t.QUALIFIEES_PLANIFICATION),
+        lambda q: t.qualifiees_pour(q.demande_type),
+    ),
     _spec(e.DemandeAccepteeV1, t.DEMANDES_RESULTATS),
     _spec(e.DemandeRefuseeV1, t.DEMANDES_RESULTATS),
     _spec(e.OuvertureAffaireDemandeeV1, t.AFFAIRES_COMMANDES),

@@ -13,7 +13,15 @@ class Topic:
 
 
 DEMANDES = Topic("grd.demandes.v1", 3, "Supplier demands (commands) — published by suppliers' systems.")
-DEMANDES_QUALIFIEES = Topic("grd.demandes.qualifiees.v1", 3, "Demands that passed the access check, with PDS context.")
+# A qualified demand travels on the topic of the one service whose process it starts: a service receives only its
+# own demands (no receive-and-skip), and `qualifiees_pour` is the single routing table.
+QUALIFIEES_CONTRATS = Topic(
+    "grd.demandes.qualifiees.contrats.v1", 3, "Qualified demands of the contract processes (CF, MES, RE, contract change, cessation)."
+)
+QUALIFIEES_AFFAIRES = Topic(
+    "grd.demandes.qualifiees.affaires.v1", 3, "Qualified claims, miscellaneous requests, technical interventions, cancellations."
+)
+QUALIFIEES_PLANIFICATION = Topic("grd.demandes.qualifiees.planification.v1", 3, "Qualified appointment bookings (and re-bookings) and un-bookings.")
 DEMANDES_RESULTATS = Topic("grd.demandes.resultats.v1", 3, "One outcome per demand: accepted (affaire ref) or refused (code).")
 AFFAIRES_COMMANDES = Topic("grd.affaires.commandes.v1", 3, "Contrats asks affaires to open the affaire of a validated demand.")
 AFFAIRES_EVENEMENTS = Topic("grd.affaires.evenements.v1", 3, "Affaire created / status changed.")
@@ -30,7 +38,9 @@ DLQ = Topic("grd.dlq.v1", 3, "Dead letters: original bytes, with error/origin/at
 
 ALL_TOPICS: tuple[Topic, ...] = (
     DEMANDES,
-    DEMANDES_QUALIFIEES,
+    QUALIFIEES_CONTRATS,
+    QUALIFIEES_AFFAIRES,
+    QUALIFIEES_PLANIFICATION,
     DEMANDES_RESULTATS,
     AFFAIRES_COMMANDES,
     AFFAIRES_EVENEMENTS,
@@ -45,3 +55,23 @@ ALL_TOPICS: tuple[Topic, ...] = (
     FLUX_R15,
     DLQ,
 )
+
+#: Which qualified-demand topic each demand type goes to (the demand's `type` in the catalogue).
+QUALIFIEES_PAR_TYPE: dict[str, Topic] = {
+    "DemandeChangementFournisseur": QUALIFIEES_CONTRATS,
+    "DemandeMiseEnService": QUALIFIEES_CONTRATS,
+    "DemandeModificationRE": QUALIFIEES_CONTRATS,
+    "DemandeModificationContrat": QUALIFIEES_CONTRATS,
+    "DemandeCessation": QUALIFIEES_CONTRATS,
+    "DemandeReclamation": QUALIFIEES_AFFAIRES,
+    "DemandeDiverse": QUALIFIEES_AFFAIRES,
+    "DemandeInterventionTechnique": QUALIFIEES_AFFAIRES,
+    "DemandeAnnulation": QUALIFIEES_AFFAIRES,
+    "ReservationCreneau": QUALIFIEES_PLANIFICATION,
+    "Deplanification": QUALIFIEES_PLANIFICATION,
+}
+
+
+def qualifiees_pour(demande_type: str) -> Topic:
+    """The topic of a qualified demand of this type (KeyError for a type no process handles: a catalogue bug)."""
+    return QUALIFIEES_PAR_TYPE[demande_type]

@@ -13,14 +13,72 @@ from datetime import date, timedelta
 
 from demo_data.reference import FOURNISSEURS, ZONES
 
-NOMS = ("MARTIN", "BERNARD", "DUBOIS", "THOMAS", "ROBERT", "RICHARD", "PETIT", "DURAND", "LEROY", "MOREAU",
-        "SIMON", "LAURENT", "LEFEBVRE", "MICHEL", "GARCIA", "DAVID", "BERTRAND", "ROUX", "VINCENT", "FOURNIER")
-PRENOMS = ("Marie", "Jean", "Camille", "Louis", "Léa", "Hugo", "Chloé", "Lucas", "Emma", "Nathan",
-           "Inès", "Paul", "Manon", "Arthur", "Sarah", "Jules", "Zoé", "Théo", "Alice", "Gabriel")
-VOIES = ("RUE DE LA REPUBLIQUE", "AVENUE JEAN JAURES", "RUE VICTOR HUGO", "BOULEVARD PASTEUR", "RUE DES LILAS",
-         "CHEMIN DU MOULIN", "PLACE DE LA MAIRIE", "RUE DU STADE", "ALLEE DES CHENES", "RUE NATIONALE")
-COMMUNES = (("69001", "LYON"), ("13001", "MARSEILLE"), ("31000", "TOULOUSE"), ("44000", "NANTES"),
-            ("67000", "STRASBOURG"), ("33000", "BORDEAUX"), ("59000", "LILLE"), ("35000", "RENNES"))
+NOMS = (
+    "MARTIN",
+    "BERNARD",
+    "DUBOIS",
+    "THOMAS",
+    "ROBERT",
+    "RICHARD",
+    "PETIT",
+    "DURAND",
+    "LEROY",
+    "MOREAU",
+    "SIMON",
+    "LAURENT",
+    "LEFEBVRE",
+    "MICHEL",
+    "GARCIA",
+    "DAVID",
+    "BERTRAND",
+    "ROUX",
+    "VINCENT",
+    "FOURNIER",
+)
+PRENOMS = (
+    "Marie",
+    "Jean",
+    "Camille",
+    "Louis",
+    "Léa",
+    "Hugo",
+    "Chloé",
+    "Lucas",
+    "Emma",
+    "Nathan",
+    "Inès",
+    "Paul",
+    "Manon",
+    "Arthur",
+    "Sarah",
+    "Jules",
+    "Zoé",
+    "Théo",
+    "Alice",
+    "Gabriel",
+)
+VOIES = (
+    "RUE DE LA REPUBLIQUE",
+    "AVENUE JEAN JAURES",
+    "RUE VICTOR HUGO",
+    "BOULEVARD PASTEUR",
+    "RUE DES LILAS",
+    "CHEMIN DU MOULIN",
+    "PLACE DE LA MAIRIE",
+    "RUE DU STADE",
+    "ALLEE DES CHENES",
+    "RUE NATIONALE",
+)
+COMMUNES = (
+    ("69001", "LYON"),
+    ("13001", "MARSEILLE"),
+    ("31000", "TOULOUSE"),
+    ("44000", "NANTES"),
+    ("67000", "STRASBOURG"),
+    ("33000", "BORDEAUX"),
+    ("59000", "LILLE"),
+    ("35000", "RENNES"),
+)
 PUISSANCES_C5 = (3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 24.0, 36.0)
 TODAY_ANCHOR = date(2026, 11, 1)
 
@@ -131,9 +189,7 @@ def generate(i: int) -> PdsGen:
         d = debut + timedelta(days=60 * k + 30) - timedelta(days=200)
         holder = titulaire if d >= debut else precedent
         nature = "reelle" if (k % 2 == 0 or amm) else "estimee"
-        releves.append(
-            ReleveGen(d, {c: base + 400 * k + j * 111 for j, c in enumerate(cadrans)}, nature, "cyclique", holder)
-        )
+        releves.append(ReleveGen(d, {c: base + 400 * k + j * 111 for j, c in enumerate(cadrans)}, nature, "cyclique", holder))
     return PdsGen(
         index=i,
         reference=pds_reference(i),

@@ -87,11 +87,11 @@ def mixed_demands(count: int, pds_count: int) -> list[tuple[Any, str, str]]:
     for i in range(count):
         p = held[i % len(held)]
         if i % 3 == 2:
-            payload: Any = DemandeReclamationV1(pds=p.reference, sous_type="facturation", nature="contestation",
-                                                demandeur=Contact(nom="MARTIN", prenom="Léa", telephone="0601020304"))
+            payload: Any = DemandeReclamationV1(
+                pds=p.reference, sous_type="facturation", nature="contestation", demandeur=Contact(nom="MARTIN", prenom="Léa", telephone="0601020304")
+            )
         else:
-            payload = DemandeDiverseV1(pds=p.reference, sous_type="information", observations=f"bench {i}",
-                                       date_souhaitee=today + timedelta(days=5))
+            payload = DemandeDiverseV1(pds=p.reference, sous_type="information", observations=f"bench {i}", date_souhaitee=today + timedelta(days=5))
         out.append((payload, p.reference, p.titulaire or FOURNISSEURS[0].code))
     return out
 
@@ -99,8 +99,9 @@ def mixed_demands(count: int, pds_count: int) -> list[tuple[Any, str, str]]:
 async def run_ours(demands: list[tuple[Any, str, str]], rate: float | None, timeout: float) -> Phase:
     """Publish the demands (as fast as possible, or at `rate`/s) and time each to its outcome and its outcome e-mail."""
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    consumer = AIOKafkaConsumer(DEMANDES_RESULTATS.name, NOTIFICATIONS.name, bootstrap_servers=bootstrap,
-                                auto_offset_reset="latest", group_id=f"bench-{uuid.uuid4().hex[:6]}")
+    consumer = AIOKafkaConsumer(
+        DEMANDES_RESULTATS.name, NOTIFICATIONS.name, bootstrap_servers=bootstrap, auto_offset_reset="latest", group_id=f"bench-{uuid.uuid4().hex[:6]}"
+    )
     await consumer.start()
     while not consumer.assignment():
         await asyncio.sleep(0.1)
@@ -144,8 +145,10 @@ async def run_ours(demands: list[tuple[Any, str, str]], rate: float | None, time
     await producer.stop()
     await consumer.stop()
     return Phase(
-        len(demands), end - t0,
-        [(outcome[m] - sent[m]) * 1000 for m in outcome], [(effect[m] - sent[m]) * 1000 for m in effect],
+        len(demands),
+        end - t0,
+        [(outcome[m] - sent[m]) * 1000 for m in outcome],
+        [(effect[m] - sent[m]) * 1000 for m in effect],
     )
 
 
@@ -166,8 +169,9 @@ async def run_raw(count: int, timeout: float) -> Phase:
     ready = [asyncio.Event() for _ in range(HOPS)]
 
     async def stage(i: int) -> None:
-        consumer = AIOKafkaConsumer(topics[i], bootstrap_servers=bootstrap, group_id=f"raw-{run}-{i}",
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topics[i], bootstrap_servers=bootstrap, group_id=f"raw-{run}-{i}", auto_offset_reset="earliest", enable_auto_commit=False
+        )
         await consumer.start()
         coll = db[f"stage{i}"]
         for name in [f"stage{i}", *(f"stage{i}_w{w}" for w in range(2, RAW_WRITES[i]))]:
@@ -261,7 +265,7 @@ def store_commands(platform: Platform) -> Counter[tuple[str, str, str]]:
                 text = r.read().decode()
         except OSError:
             continue
-        for m in re.finditer(r'^grd_store_commands_total\{([^}]*)\} ([0-9.e+]+)$', text, re.M):
+        for m in re.finditer(r"^grd_store_commands_total\{([^}]*)\} ([0-9.e+]+)$", text, re.M):
             labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
             counts[(sp.name, labels.get("command", "?"), labels.get("collection", "?"))] += int(float(m.group(2)))
     return counts
@@ -275,9 +279,7 @@ def store_profile(before: Counter[tuple[str, str, str]], after: Counter[tuple[st
         per_service[svc] += n
     lines = [f"store commands per demand during the max-rate phase: {sum(diff.values()) / demands:.1f} in all"]
     for svc, total in per_service.most_common():
-        detail = ", ".join(
-            f"{cmd} {coll} {n / demands:.2f}" for (s, cmd, coll), n in diff.most_common() if s == svc and n / demands >= 0.05
-        )
+        detail = ", ".join(f"{cmd} {coll} {n / demands:.2f}" for (s, cmd, coll), n in diff.most_common() if s == svc and n / demands >= 0.05)
         lines.append(f"  {svc:<14} {total / demands:5.1f}  ({detail})")
     return lines
 
@@ -289,9 +291,7 @@ async def bench_raw(demands: int, timeout: float) -> tuple[Phase, list[str]]:
     return raw, await raw_meter.stop()
 
 
-async def bench(
-    platform: Platform, demands: int, pds: int, timeout: float, raw: Phase, raw_per_process: list[str]
-) -> list[str]:
+async def bench(platform: Platform, demands: int, pds: int, timeout: float, raw: Phase, raw_per_process: list[str]) -> list[str]:
     """Our phases (the raw one ran before the services started); returns the report lines."""
     work = mixed_demands(demands, pds)
     warm = mixed_demands(50, pds)

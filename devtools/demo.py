@@ -24,10 +24,7 @@ async def main() -> None:
     """Publish a changement de fournisseur on a demo AMM PDS and print what comes back."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     offset = uuid.uuid4().int % 2000
-    pds = next(
-        p for p in generate_many(3000, start=1 + offset)
-        if p.segment == "C5" and p.etat == "en_service" and p.compteur["teleoperable"]
-    )
+    pds = next(p for p in generate_many(3000, start=1 + offset) if p.segment == "C5" and p.etat == "en_service" and p.compteur["teleoperable"])
     supplier = next(f.code for f in FOURNISSEURS if f.code != pds.titulaire)
     demande = DemandeChangementFournisseurV1(
         pds=pds.reference,
@@ -45,8 +42,12 @@ async def main() -> None:
     await producer.send_and_wait(DEMANDES.name, env.model_dump_json().encode(), key=pds.reference.encode())
     await producer.stop()
     consumer = AIOKafkaConsumer(
-        DEMANDES_RESULTATS.name, AFFAIRES_EVENEMENTS.name, FLUX_C15.name,
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=f"demo-{uuid.uuid4().hex[:6]}",
+        DEMANDES_RESULTATS.name,
+        AFFAIRES_EVENEMENTS.name,
+        FLUX_C15.name,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"demo-{uuid.uuid4().hex[:6]}",
     )
     await consumer.start()
     deadline = time.monotonic() + 60

@@ -94,29 +94,37 @@ def plan_demands(
             used_cf.add(p.reference)
             supplier = next(f.code for f in FOURNISSEURS if f.code != p.titulaire)
             payload: WireModel = DemandeChangementFournisseurV1(
-                pds=p.reference, date_effet_souhaitee=today + timedelta(days=7), choix_releve=ChoixReleve.ESTIMATION,
-                contrat_conclu=ContratConclu(reference=f"CTR-{n}", date_signature=today), telephones=("0601020304",),
+                pds=p.reference,
+                date_effet_souhaitee=today + timedelta(days=7),
+                choix_releve=ChoixReleve.ESTIMATION,
+                contrat_conclu=ContratConclu(reference=f"CTR-{n}", date_signature=today),
+                telephones=("0601020304",),
             )
             plan.append(("changement_fournisseur", "accepted", payload, p.reference, supplier))
             continue
-        p = rng.choice([q for q in held[-max(50, count // 3):] if q.reference not in used_cf] or held)
+        p = rng.choice([q for q in held[-max(50, count // 3) :] if q.reference not in used_cf] or held)
         if roll < 0.60:
-            payload = DemandeDiverseV1(pds=p.reference, sous_type="information", observations=f"demande {n}",
-                                       date_souhaitee=today + timedelta(days=5))
+            payload = DemandeDiverseV1(
+                pds=p.reference, sous_type="information", observations=f"demande {n}", date_souhaitee=today + timedelta(days=5)
+            )
             plan.append(("demande_diverse", "accepted", payload, p.reference, p.titulaire or ""))
         elif roll < 0.75:
-            payload = DemandeReclamationV1(pds=p.reference, sous_type="qualite_fourniture", nature="coupure",
-                                           demandeur=Contact(nom="DUPONT", prenom="Anne", telephone="0601020304"))
+            payload = DemandeReclamationV1(
+                pds=p.reference,
+                sous_type="qualite_fourniture",
+                nature="coupure",
+                demandeur=Contact(nom="DUPONT", prenom="Anne", telephone="0601020304"),
+            )
             plan.append(("reclamation", "accepted", payload, p.reference, p.titulaire or ""))
         elif roll < 0.90:
             other = next(f.code for f in FOURNISSEURS if f.code != p.titulaire)
-            payload = DemandeDiverseV1(pds=p.reference, sous_type="information", observations="non titulaire",
-                                       date_souhaitee=today + timedelta(days=5))
+            payload = DemandeDiverseV1(
+                pds=p.reference, sous_type="information", observations="non titulaire", date_souhaitee=today + timedelta(days=5)
+            )
             plan.append(("niveau_insuffisant", "refused", payload, p.reference, other))
         else:
             ref = pds_reference(900_000_000 + n)
-            payload = DemandeDiverseV1(pds=ref, sous_type="information", observations="pds inconnu",
-                                       date_souhaitee=today + timedelta(days=5))
+            payload = DemandeDiverseV1(pds=ref, sous_type="information", observations="pds inconnu", date_souhaitee=today + timedelta(days=5))
             plan.append(("pds_inconnu", "refused", payload, ref, FOURNISSEURS[0].code))
     return plan
 
@@ -125,8 +133,11 @@ def poison_messages(held: PdsGen) -> list[Sent]:
     """Malformed JSON, an unknown type and a schema-invalid payload: each must reach the dead-letter topic."""
     out = []
     raw = f"{{pas du json {uuid.uuid4()}".encode()
-    fake = new_envelope(DemandeDiverseV1(pds=held.reference, sous_type="x", observations="x", date_souhaitee=date.today()),
-                        key=held.reference, fournisseur=held.titulaire)
+    fake = new_envelope(
+        DemandeDiverseV1(pds=held.reference, sous_type="x", observations="x", date_souhaitee=date.today()),
+        key=held.reference,
+        fournisseur=held.titulaire,
+    )
     out.append(Sent(fake, "poison_json", "poison", raw))
     unknown = fake.model_copy(update={"message_id": uuid.uuid4(), "type": "DemandeInexistante"})
     out.append(Sent(unknown, "poison_type", "poison", unknown.model_dump_json().encode()))
@@ -169,8 +180,14 @@ async def chaos(platform: Platform, duration: float, kills_per_service: int, rng
         if what in ("kafka", "ferretdb"):
             log.append(f"{time.monotonic() - start:6.1f}s restart {what}")
             progress(log[-1])
-            await asyncio.to_thread(subprocess.run, [str(ROOT / "infra" / f"{what}.sh"), "restart"], env=env, check=True,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.to_thread(
+                subprocess.run,
+                [str(ROOT / "infra" / f"{what}.sh"), "restart"],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             continue
         sp = platform[what]
         log.append(f"{time.monotonic() - start:6.1f}s kill -9 {what}")
@@ -221,11 +238,7 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
         flux = [d for d, _h, _v in await read_all(FLUX_C15.name) if d and d["payload"]["reference_affaire"] in cf_refs]
         ids_now = mail_ids(mail_folder)
         mails_found = sum(1 for ds in outcomes.values() if expected_mail(ds[0]) in ids_now)
-        if (
-            len(outcomes) == len(wanted)
-            and len({d["message_id"] for d in flux}) >= 2 * len(cf_refs)
-            and mails_found == len(outcomes)
-        ):
+        if len(outcomes) == len(wanted) and len({d["message_id"] for d in flux}) >= 2 * len(cf_refs) and mails_found == len(outcomes):
             break
         progress(
             f"waiting: {len(outcomes)}/{len(wanted)} outcomes, {len({d['message_id'] for d in flux})}/{2 * len(cf_refs)} C15, "
@@ -253,8 +266,12 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
     report.add("outcomes missing / doubled", f"{len(missing)} / {len(doubled)}  (republished copies, same id: {copies})")
     report.check(not missing, f"{len(missing)} demand(s) without outcome, e.g. {[s.kind for s in missing[:5]]}")
     report.check(not doubled, f"{len(doubled)} demand(s) with more than one outcome")
-    wrong = [s for s in demands if str(s.envelope.message_id) in outcomes
-             and (outcomes[str(s.envelope.message_id)][0]["type"] == "DemandeAcceptee") != (s.expected == "accepted")]
+    wrong = [
+        s
+        for s in demands
+        if str(s.envelope.message_id) in outcomes
+        and (outcomes[str(s.envelope.message_id)][0]["type"] == "DemandeAcceptee") != (s.expected == "accepted")
+    ]
     report.add("unexpected outcome kind", len(wrong))
     examples = [(s.kind, outcomes[str(s.envelope.message_id)][0]["payload"].get("code")) for s in wrong[:5]]
     report.check(not wrong, f"{len(wrong)} outcome(s) of the wrong kind, e.g. {examples}")
@@ -295,9 +312,9 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
     dead = await read_all(DLQ.name)
     ours = [v for d, _h, v in dead if v in poison_raw or (d and d.get("message_id") in poison_ids)]
     unexpected = [
-        (h.get("x-consumer"), h.get("x-error", "")[:80]) for d, h, v in dead
-        if not (v in poison_raw or (d and d.get("message_id") in poison_ids))
-        and d is not None and d.get("correlation_id") in wanted
+        (h.get("x-consumer"), h.get("x-error", "")[:80])
+        for d, h, v in dead
+        if not (v in poison_raw or (d and d.get("message_id") in poison_ids)) and d is not None and d.get("correlation_id") in wanted
     ]
     report.add("dead letters (injected poison / unexpected)", f"{len(ours)} / {len(unexpected)}")
     report.check(len({v for v in ours}) >= len(poison_raw), "an injected poison message did not reach the dead-letter topic")
@@ -321,7 +338,12 @@ async def reconcile(platform: Platform, sent: list[Sent], mail_folder: Path, tim
 
 
 async def run(
-    platform: Platform, demands: int, seed_count: int, kills_per_service: int, seed: int, timeout: float,
+    platform: Platform,
+    demands: int,
+    seed_count: int,
+    kills_per_service: int,
+    seed: int,
+    timeout: float,
     exclude: frozenset[str] = frozenset(),
 ) -> Report:
     """Publish the mixed stream under chaos, then reconcile."""
@@ -343,7 +365,7 @@ async def run(
     for i, (kind, expected, payload, key, supplier) in enumerate(plan):
         env = new_envelope(payload, key=key, fournisseur=supplier)
         sent.append(Sent(env, kind, expected))
-        await publish(producer, spec_for_model(type(payload)).topic.name, env.model_dump_json().encode(), key.encode())
+        await publish(producer, spec_for_model(type(payload)).topic_for(payload).name, env.model_dump_json().encode(), key.encode())
         if i in (len(plan) // 4, len(plan) // 2, 3 * len(plan) // 4):
             p = poison.pop()
             sent.append(p)

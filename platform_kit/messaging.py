@@ -62,7 +62,7 @@ class HandlerContext:
             causation_id=self.envelope.message_id,
             message_id=mid,
         )
-        return spec.topic.name, env
+        return spec.topic_for(payload).name, env
 
 
 class Consumer:

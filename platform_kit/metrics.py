@@ -32,9 +32,7 @@ class Metrics:
             "grd_dead_letters_total", "Messages sent to the dead-letter topic.", ["service", "reason"], registry=self.registry
         )
         self.retries = Counter("grd_retries_total", "Handler retries.", ["service", "kind"], registry=self.registry)
-        self.published = Counter(
-            "grd_outbox_published_total", "Events published from the outbox.", ["service"], registry=self.registry
-        )
+        self.published = Counter("grd_outbox_published_total", "Events published from the outbox.", ["service"], registry=self.registry)
 
         self.store_commands = Counter(
             "grd_store_commands_total",

@@ -48,9 +48,7 @@ class OutboxRelay:
 
     async def publish_entries(self, entries: list[dict[str, Any]]) -> None:
         """Publish outbox entries in order: enqueue them all (order kept per partition), then wait for every ack."""
-        await self.producer.send_all(
-            [(e["topic"], e["value"].encode(), e["key"].encode(), {"content-type": "application/json"}) for e in entries]
-        )
+        await self.producer.send_all([(e["topic"], e["value"].encode(), e["key"].encode(), {"content-type": "application/json"}) for e in entries])
         self.metrics.published.labels(self.metrics.service).inc(len(entries))
 
     async def publish_doc(self, store: AggregateStore, doc: dict[str, Any]) -> None:
@@ -71,9 +69,7 @@ class OutboxRelay:
         if self._inflight[key] <= 0:
             del self._inflight[key]
 
-    async def publish_committed(
-        self, store: AggregateStore, aggregate_id: str, version: int, ordered: list[tuple[str, dict[str, Any]]]
-    ) -> None:
+    async def publish_committed(self, store: AggregateStore, aggregate_id: str, version: int, ordered: list[tuple[str, dict[str, Any]]]) -> None:
         """Fast path right after a commit: publish the whole outbox we just wrote, then clear it in one store write."""
         lock = self._locks.setdefault(f"{store.name}:{aggregate_id}", asyncio.Lock())
         async with lock:

@@ -91,9 +91,7 @@ class Runtime:
         self.metrics.store_commands.labels(self.metrics.service, command, collection).inc()
         self.metrics.store_seconds.labels(self.metrics.service, command).inc(seconds)
 
-    async def commit(
-        self, store: AggregateStore, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]
-    ) -> None:
+    async def commit(self, store: AggregateStore, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]) -> None:
         """Write state + processed mark + events atomically, then publish the events at once (the sweeper is the safety net)."""
         self.relay.begin(store, loaded.id)
         try:
@@ -130,9 +128,7 @@ class Runtime:
                 log.warning("infrastructure unavailable, retrying: %r", exc)
                 await asyncio.sleep(self.settings.backoff_max_s)
 
-    async def create(
-        self, store: AggregateStore, aggregate_id: str, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]
-    ) -> bool:
+    async def create(self, store: AggregateStore, aggregate_id: str, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]) -> bool:
         """Commit a new aggregate without reading it first (its id derives from the message): one insert.
 
         Returns False when it exists already because this message created it (a redelivery: nothing to do). Any other
@@ -146,9 +142,7 @@ class Runtime:
                 return False
             raise
 
-    async def _publish_in_order(
-        self, store: AggregateStore, aggregate_id: str, version: int, entries: list[tuple[str, dict[str, Any]]]
-    ) -> None:
+    async def _publish_in_order(self, store: AggregateStore, aggregate_id: str, version: int, entries: list[tuple[str, dict[str, Any]]]) -> None:
         """Publish what a commit queued before the consumer moves on, so a later message's events never overtake these.
 
         The events are durable in the outbox already: while the broker is unreachable we wait here (the consumer could
@@ -170,9 +164,7 @@ class Runtime:
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Publish one envelope directly (for effects that need no store write, e.g. a refusal of an unreadable demand)."""
-        await self.producer.send_all(
-            [(topic, envelope.model_dump_json().encode(), envelope.key.encode(), {"content-type": "application/json"})]
-        )
+        await self.producer.send_all([(topic, envelope.model_dump_json().encode(), envelope.key.encode(), {"content-type": "application/json"})])
 
     async def dead_letter(self, body: bytes, key: bytes | None, origin: str, consumer: str, error: str, attempts: int) -> None:
         """Send the original bytes to the dead-letter topic with error, origin and attempt headers."""
@@ -250,9 +242,7 @@ class Runtime:
                         high = client.highwater(tp)
                         pos = await client.position(tp)
                         if high is not None:
-                            self.metrics.lag.labels(self.metrics.service, consumer.group_id, tp.topic, str(tp.partition)).set(
-                                max(0, high - pos)
-                            )
+                            self.metrics.lag.labels(self.metrics.service, consumer.group_id, tp.topic, str(tp.partition)).set(max(0, high - pos))
                 except Exception:
                     log.debug("lag probe failed", exc_info=True)
 

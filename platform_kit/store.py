@@ -54,9 +54,7 @@ current_delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextV
 #: Aggregates the current message loaded whose outbox still held events (what a crash between a commit and its
 #: publication leaves): the consumer publishes them before acknowledging the message, unless a commit of this message
 #: already did. The message that queued them is redelivered (its offset was not committed), so they go out in order.
-unpublished: contextvars.ContextVar[dict[str, tuple[AggregateStore, str]] | None] = contextvars.ContextVar(
-    "unpublished", default=None
-)
+unpublished: contextvars.ContextVar[dict[str, tuple[AggregateStore, str]] | None] = contextvars.ContextVar("unpublished", default=None)
 
 
 class ConcurrencyConflict(Exception):

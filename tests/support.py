@@ -69,7 +69,7 @@ class Bus:
         from contracts.catalogue import spec_for_model
 
         env = new_envelope(payload, key=key or str(getattr(payload, "pds", "SANS-PDS")), fournisseur=fournisseur, **kw)
-        await self.send_envelope(env, spec_for_model(type(payload)).topic.name)
+        await self.send_envelope(env, spec_for_model(type(payload)).topic_for(payload).name)
         return env
 
     async def send_envelope(self, env: Envelope, topic: str) -> None:

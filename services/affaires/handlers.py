@@ -39,7 +39,7 @@ class AffairesHandlers:
         commandes = self.rt.consumer("commandes", topics.AFFAIRES_COMMANDES)
         commandes.handles(OuvertureAffaireDemandeeV1)(self.ouverture)
         # Idempotent through the affaire (its reference derives from the demand) or the refus document: no separate inbox.
-        demandes = self.rt.consumer("demandes", topics.DEMANDES_QUALIFIEES, inbox=False)
+        demandes = self.rt.consumer("demandes", topics.QUALIFIEES_AFFAIRES, inbox=False)
         demandes.handles(DemandeQualifieeV1, when=lambda q: q["demande_type"] in domain.DEMANDES_TRAITEES)(self.demande)
         suivi = self.rt.consumer("suivi", topics.INTERVENTIONS_EVENEMENTS, topics.CONTRATS_EVENEMENTS, topics.SI_RESULTATS)
         suivi.handles(InterventionStatutChangeV1)(self.intervention)

@@ -57,8 +57,6 @@ def document(p: PdsGen) -> dict[str, Any]:
     return {"_id": affaire.reference, **affaire.model_dump(mode="json"), "_v": 1, "_inbox": [], "_outbox": {}, "_pending": False}
 
 
-
-
 async def seed(settings: Settings, count: int) -> int:
     """Insert the demo affaires in bulk into their partitions (idempotent); return how many were inserted."""
     client = make_client(settings.mongodb_url)
@@ -68,8 +66,6 @@ async def seed(settings: Settings, count: int) -> int:
         return await store.bulk_load(document(p) for p in generate_many(count))
     finally:
         await client.close()
-
-
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from contracts.common import StatutAffaire
 from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, InterventionStatutChangeV1
-from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES_QUALIFIEES, INTERVENTIONS_EVENEMENTS
+from contracts.topics import AFFAIRES_EVENEMENTS, INTERVENTIONS_EVENEMENTS, QUALIFIEES_CONTRATS
 from demo_data.reference import FOURNISSEURS, tous_les_re
 from platform_kit.runtime import Runtime
 from services.contrats.api import router
@@ -47,13 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rt = Runtime(settings)
     store = contrats_store(rt, settings.partitions)
     handlers = Handlers(rt, store, regles_depuis(settings), horloge(settings), settings.echeance_intervalle_s)
-    rt.consumer("demandes", DEMANDES_QUALIFIEES, on_invalid=handlers.refuser_illisible).handles(
+    rt.consumer("demandes", QUALIFIEES_CONTRATS, on_invalid=handlers.refuser_illisible).handles(
         DemandeQualifieeV1, when=lambda q: q["demande_type"] in TYPES_TRAITES
     )(handlers.demande)
     rt.consumer("interventions", INTERVENTIONS_EVENEMENTS).handles(InterventionStatutChangeV1)(handlers.intervention)
-    rt.consumer("affaires", AFFAIRES_EVENEMENTS).handles(
-        AffaireStatutChangeV1, when=lambda e: e["statut"] != StatutAffaire.EN_COURS.value
-    )(handlers.affaire)
+    rt.consumer("affaires", AFFAIRES_EVENEMENTS).handles(AffaireStatutChangeV1, when=lambda e: e["statut"] != StatutAffaire.EN_COURS.value)(
+        handlers.affaire
+    )
     rt.background.append(handlers.boucle_echeances)
     app = rt.http_app("GRD — service contrats", router(rt, store))
     app.state.runtime = rt

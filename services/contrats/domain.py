@@ -469,7 +469,14 @@ def _changement_fournisseur(
     etat.cf_non_soldees[ref] = fournisseur
     resume = f"Changement de fournisseur au {d.date_effet_souhaitee:%d/%m/%Y} ({actuel.titulaire} → {fournisseur})"
     return _planifier(
-        etat, q, d, TypeAffaire.CHANGEMENT_FOURNISSEUR, OperationTechnique.CHANGEMENT_FOURNISSEUR, nouveau, besoin, resume,
+        etat,
+        q,
+        d,
+        TypeAffaire.CHANGEMENT_FOURNISSEUR,
+        OperationTechnique.CHANGEMENT_FOURNISSEUR,
+        nouveau,
+        besoin,
+        resume,
         contrat_precedent_id=actuel.id,
     )
 
@@ -538,7 +545,14 @@ def _mise_en_service(
     etat.contrats.append(nouveau)
     resume = f"Mise en service au {d.date_effet_souhaitee:%d/%m/%Y} pour {d.occupant.prenom} {d.occupant.nom}"
     return _planifier(
-        etat, q, d, TypeAffaire.MISE_EN_SERVICE, OperationTechnique.MISE_EN_SERVICE, nouveau, besoin, resume,
+        etat,
+        q,
+        d,
+        TypeAffaire.MISE_EN_SERVICE,
+        OperationTechnique.MISE_EN_SERVICE,
+        nouveau,
+        besoin,
+        resume,
         contrat_precedent_id=actuel.id if actuel else None,
     )
 
@@ -653,7 +667,14 @@ def _modification_contrat(
         morceaux.append(f"usage {contrat.usage} → {d.usage}")
     resume = f"Modification de contrat au {d.date_effet_souhaitee:%d/%m/%Y} : {', '.join(morceaux)}"
     return _planifier(
-        etat, q, d, TypeAffaire.MODIFICATION_CONTRAT, OperationTechnique.MODIFICATION, contrat, besoin, resume,
+        etat,
+        q,
+        d,
+        TypeAffaire.MODIFICATION_CONTRAT,
+        OperationTechnique.MODIFICATION,
+        contrat,
+        besoin,
+        resume,
         service=d.service if change_service else None,
         puissance_souscrite_kva=d.puissance_souscrite_kva if change_puissance else None,
         usage=d.usage if change_usage else None,

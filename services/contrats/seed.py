@@ -70,12 +70,6 @@ async def seed(settings: Settings, count: int, start: int = 1) -> int:
         await client.close()
 
 
-
-
-
-
-
-
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__)

@@ -61,9 +61,7 @@ class SmtpSender:
                 return self._client
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 await self.close()
-        client = aiosmtplib.SMTP(
-            hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls, use_tls=False, timeout=s.smtp_timeout_s
-        )
+        client = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls, use_tls=False, timeout=s.smtp_timeout_s)
         await client.connect()
         if s.smtp_user:
             await client.login(s.smtp_user, s.smtp_password.get_secret_value() if s.smtp_password else "")
@@ -91,9 +89,7 @@ class SmtpSender:
                 codes = [r.code for r in exc.recipients]
                 if any(400 <= c < 500 for c in codes):
                     raise SmtpIndisponible(str(exc)) from exc
-                raise SmtpRefus(
-                    max(codes, default=550), "; ".join(f"{r.recipient}: {r.message}" for r in exc.recipients)
-                ) from exc
+                raise SmtpRefus(max(codes, default=550), "; ".join(f"{r.recipient}: {r.message}" for r in exc.recipients)) from exc
             except aiosmtplib.SMTPResponseException as exc:
                 await self._reset()
                 if 500 <= exc.code < 600:

@@ -18,7 +18,7 @@ from contracts.evenements import (
     InterventionRealiseeV1,
     ResultatTeleOperationV1,
 )
-from contracts.topics import DEMANDES_QUALIFIEES, INTERVENTIONS_COMMANDES, SI_RESULTATS
+from contracts.topics import INTERVENTIONS_COMMANDES, QUALIFIEES_PLANIFICATION, SI_RESULTATS
 from platform_kit.messaging import HandlerContext, Outgoing
 from platform_kit.runtime import Runtime
 from platform_kit.store import AggregateStore, Loaded
@@ -50,7 +50,7 @@ class Planification:
         commandes = self.rt.consumer("commandes", INTERVENTIONS_COMMANDES)
         commandes.handles(InterventionDemandeeV1)(self.intervention_demandee)
         commandes.handles(AnnulationInterventionDemandeeV1)(self.annulation)
-        demandes = self.rt.consumer("demandes", DEMANDES_QUALIFIEES)
+        demandes = self.rt.consumer("demandes", QUALIFIEES_PLANIFICATION)
         demandes.handles(DemandeQualifieeV1, when=lambda q: q["demande_type"] in ("ReservationCreneau", "Deplanification"))(self.demande_qualifiee)
         si = self.rt.consumer("si", SI_RESULTATS)
         si.handles(ResultatTeleOperationV1)(self.resultat_teleoperation)

@@ -12,7 +12,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
 async def test_mixed_demands_survive_sigkills_and_broker_and_store_restarts(platform: Platform) -> None:
     report = await run(
-        platform, demands=120, seed_count=SEED_COUNT, kills_per_service=2, seed=11, timeout=300,
+        platform,
+        demands=120,
+        seed_count=SEED_COUNT,
+        kills_per_service=2,
+        seed=11,
+        timeout=300,
         exclude=frozenset(test_walking_skeleton._used),
     )
     print(report.render())

@@ -26,7 +26,7 @@ from contracts.common import (
 )
 from contracts.evenements import AffaireStatutChangeV1, CompteurInfo, ContextePds, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.references import event_id, reference_affaire
-from contracts.topics import AFFAIRES_COMMANDES, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, FLUX_C15, INTERVENTIONS_EVENEMENTS
+from contracts.topics import AFFAIRES_COMMANDES, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, FLUX_C15, INTERVENTIONS_EVENEMENTS, QUALIFIEES_CONTRATS
 from demo_data.generator import PdsGen, find, generate_many, pds_reference
 from platform_kit.runtime import Runtime
 from services.contrats.app import create_app
@@ -59,8 +59,6 @@ async def service() -> AsyncIterator[tuple[FastAPI, Settings]]:
     await asyncio.wait_for(rt.broker_ready.wait(), 30)
     yield app, settings
     await rt.stop()
-
-
 
 
 async def pds_neuf(service: tuple[FastAPI, Settings], predicate: Any) -> PdsGen:
@@ -143,7 +141,7 @@ async def test_cf_end_to_end_with_redeliveries(service: tuple[FastAPI, Settings]
     assert souscription["payload"]["titulaire"] == nouveau and souscription["fournisseur"] == nouveau
 
     # Redeliver the same demand, then a competing CF: once the latter is refused, the duplicate was handled before it.
-    await bus.send_envelope(env, "grd.demandes.qualifiees.v1")
+    await bus.send_envelope(env, QUALIFIEES_CONTRATS.name)
     rival = q.model_copy(update={"demande_message_id": uuid.uuid4()})
     env2 = await bus.send(rival, fournisseur="WATTPLUS" if nouveau != "WATTPLUS" else "ELEC_AZUR", key=p.reference)
     [refus] = await wait_for_messages(DEMANDES_RESULTATS.name, by(demandes, env2.message_id), timeout=30)

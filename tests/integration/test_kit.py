@@ -25,9 +25,7 @@ pytestmark = pytest.mark.integration
 class Harness:
     """A throw-away runtime with one consumer on a private topic, whose handler counts effects per PDS."""
 
-    def __init__(
-        self, topic: Topic | None = None, service_name: str = "", database: str = "", inbox: bool = True, **settings: Any
-    ) -> None:
+    def __init__(self, topic: Topic | None = None, service_name: str = "", database: str = "", inbox: bool = True, **settings: Any) -> None:
         self.topic = topic or Topic(f"grd.test.kit.{uuid.uuid4().hex[:8]}", 3, "test")
         self.rt = Runtime(
             KitSettings(
@@ -62,9 +60,7 @@ class Harness:
 
     async def refuse_invalid(self, env: Envelope, detail: str) -> list[tuple[str, Envelope]]:
         ctx = HandlerContext(env, "kit")
-        refus = DemandeRefuseeV1(
-            demande_message_id=env.message_id, demande_type=env.type, code="MESSAGE_INVALIDE", message=detail, etape="test"
-        )
+        refus = DemandeRefuseeV1(demande_message_id=env.message_id, demande_type=env.type, code="MESSAGE_INVALIDE", message=detail, etape="test")
         return [ctx.emit(refus)]
 
     async def handle(self, ctx: HandlerContext, p: DemandeDiverseV1) -> None:
@@ -74,9 +70,7 @@ class Harness:
         if loaded.applied(ctx.envelope.message_id):
             return
         self.effects.append(str(ctx.envelope.message_id))
-        accepted = DemandeAccepteeV1(
-            demande_message_id=ctx.envelope.message_id, demande_type="DemandeDiverse", pds=p.pds, message="ok"
-        )
+        accepted = DemandeAccepteeV1(demande_message_id=ctx.envelope.message_id, demande_type="DemandeDiverse", pds=p.pds, message="ok")
         await self.rt.commit(self.store, loaded, {"n": loaded.state.get("n", 0) + 1}, ctx, [ctx.emit(accepted)])
 
 
@@ -111,9 +105,7 @@ async def test_same_message_delivered_twice_has_one_effect_and_one_event(harness
     assert harness.effects.count(str(env.message_id)) == 1
     loaded = await harness.store.load(pds)
     assert loaded.state["n"] == 2
-    events = await wait_for_messages(
-        DEMANDES_RESULTATS.name, lambda d: d["payload"].get("demande_message_id") == str(env.message_id)
-    )
+    events = await wait_for_messages(DEMANDES_RESULTATS.name, lambda d: d["payload"].get("demande_message_id") == str(env.message_id))
     assert len(events) == 1
 
 
@@ -152,9 +144,7 @@ async def test_schema_invalid_payload_gets_a_refusal_and_a_dead_letter(harness: 
     env = new_envelope(demande(pds), key=pds, fournisseur="LUMEN")
     broken = env.model_copy(update={"payload": {"pds": pds, "sous_type": "x"}})
     await bus.send_envelope(broken, harness.topic.name)
-    refusals = await wait_for_messages(
-        DEMANDES_RESULTATS.name, lambda d: d["payload"].get("demande_message_id") == str(env.message_id)
-    )
+    refusals = await wait_for_messages(DEMANDES_RESULTATS.name, lambda d: d["payload"].get("demande_message_id") == str(env.message_id))
     assert refusals[0]["payload"]["code"] == "MESSAGE_INVALIDE"
     assert "observations" in refusals[0]["payload"]["message"]
     dead = [h for d, h, _v in await read_topic(DLQ.name) if d and d.get("message_id") == str(env.message_id)]
@@ -267,8 +257,11 @@ async def handle_then_crash(bus: Bus, count: int, inbox: bool = True) -> tuple[H
 async def successor_after_marker(bus: Bus, first: Harness, pds: str) -> tuple[Harness, str]:
     """The next consumer of the same group and store, once it has handled a marker sent after the crash."""
     second = Harness(
-        topic=first.topic, service_name=first.rt.settings.service_name, database=first.rt.settings.database,
-        inbox=first.rt.consumers[0].inbox, consumer_offset_reset="earliest",
+        topic=first.topic,
+        service_name=first.rt.settings.service_name,
+        database=first.rt.settings.database,
+        inbox=first.rt.consumers[0].inbox,
+        consumer_offset_reset="earliest",
     )
     await second.rt.start()
     await second.rt.wait_ready()
@@ -333,9 +326,7 @@ async def test_events_a_crash_kept_unpublished_go_out_when_the_message_is_redeli
         await h.store.commit(await h.store.load(pds), {"n": 1}, env.message_id, [event])
         # The message comes back (its offset was never committed): no second effect, and the event goes out.
         await bus.send_envelope(env, h.topic.name)
-        published = await wait_for_messages(
-            DEMANDES_RESULTATS.name, lambda d: d["message_id"] == str(event[1].message_id), timeout=20
-        )
+        published = await wait_for_messages(DEMANDES_RESULTATS.name, lambda d: d["message_id"] == str(event[1].message_id), timeout=20)
         assert len(published) == 1
         assert h.effects == []
         loaded = await h.store.load(pds)

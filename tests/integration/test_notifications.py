@@ -48,8 +48,6 @@ pytestmark = pytest.mark.integration
 CONSUMED = (topics.DEMANDES_RESULTATS, topics.AFFAIRES_EVENEMENTS, topics.INTERVENTIONS_EVENEMENTS, topics.CONTRATS_EVENEMENTS)
 
 
-
-
 def isolated_settings(**kw: Any) -> Settings:
     """Settings isolated from the running service and from other tests (own consumer group and database)."""
     require_env("SMTP_HOST")

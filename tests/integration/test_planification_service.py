@@ -28,7 +28,7 @@ from contracts.evenements import (
     InterventionRealiseeV1,
     ResultatTeleOperationV1,
 )
-from contracts.topics import DEMANDES_QUALIFIEES, DEMANDES_RESULTATS, INTERVENTIONS_EVENEMENTS, SI_COMMANDES
+from contracts.topics import DEMANDES_RESULTATS, INTERVENTIONS_EVENEMENTS, QUALIFIEES_PLANIFICATION, SI_COMMANDES
 from platform_kit.runtime import Runtime
 from services.planification.app import create_app
 from services.planification.settings import Settings
@@ -225,8 +225,8 @@ async def test_redelivered_reservation_gives_one_outcome(app: FastAPI, bus: Bus)
         contexte=ctx,
     )
     env = new_envelope(q, key=p, fournisseur="LUMEN")
-    await bus.send_envelope(env, DEMANDES_QUALIFIEES.name)
-    await bus.send_envelope(env, DEMANDES_QUALIFIEES.name)
+    await bus.send_envelope(env, QUALIFIEES_PLANIFICATION.name)
+    await bus.send_envelope(env, QUALIFIEES_PLANIFICATION.name)
     await issue(mid)
     await statut(ref, "planifiee")
     await asyncio.sleep(2)

@@ -29,7 +29,9 @@ EN_ECHEC = pds_reference(34)
 async def simulateur() -> AsyncIterator[FastAPI]:
     """An isolated simulator instance whose PDS 34 always fails."""
     settings = Settings(
-        service_name=f"si_comptage-test-{uuid.uuid4().hex[:6]}", database=unique_db("grd_si_comptage"), pds_en_echec=(EN_ECHEC,),
+        service_name=f"si_comptage-test-{uuid.uuid4().hex[:6]}",
+        database=unique_db("grd_si_comptage"),
+        pds_en_echec=(EN_ECHEC,),
         consumer_offset_reset="latest",
     )
     app = create_app(settings)

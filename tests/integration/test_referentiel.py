@@ -18,7 +18,7 @@ from contracts import demandes as d
 from contracts.common import ContratConclu, EtatContrat, IndexCadran, NatureReleve, Releve, StatutIntervention
 from contracts.envelope import Envelope
 from contracts.evenements import ContratEtatChangeV1, InterventionStatutChangeV1, ReleveEnregistreeV1
-from contracts.topics import DEMANDES, DEMANDES_QUALIFIEES, DEMANDES_RESULTATS, DLQ, FLUX_R15, RELEVES
+from contracts.topics import DEMANDES, DEMANDES_RESULTATS, DLQ, FLUX_R15, QUALIFIEES_CONTRATS, RELEVES
 from demo_data.generator import PdsGen, generate_many
 from platform_kit.messaging import HandlerContext
 from platform_kit.runtime import Runtime
@@ -41,8 +41,6 @@ SECRETS = {"ELEC_AZUR": "demo-elec-azur", "VOLTA": "demo-volta", "LUMEN": "demo-
 def etranger(p: PdsGen) -> str:
     """A supplier with no relation at all to the point."""
     return next(f for f in FOURNISSEURS if f not in (p.titulaire, p.titulaire_precedent))
-
-
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +112,7 @@ async def test_demands_qualified_or_refused(app: FastAPI, bus: Bus) -> None:
     )  # fmt: skip
     await bus.send_envelope(invalide, DEMANDES.name)
 
-    qualifiee = (await wait_for_messages(DEMANDES_QUALIFIEES.name, _par_demande(cf), timeout=30))[0]["payload"]
+    qualifiee = (await wait_for_messages(QUALIFIEES_CONTRATS.name, _par_demande(cf), timeout=30))[0]["payload"]
     assert qualifiee["niveau_acces"] == "contrat_conclu"
     assert qualifiee["contexte"]["pds"] == cible.reference and qualifiee["contexte"]["titulaire"] == cible.titulaire
     assert qualifiee["contexte"]["compteur"]["reference"] == cible.compteur["reference"]
@@ -158,7 +156,7 @@ async def test_holder_history_readings_and_consultation(app: FastAPI, bus: Bus, 
         await asyncio.sleep(0.5)
     assert pendant["niveau_acces"] == "titulaire" and "occupant" in pendant["generalites"]
     re_demande = await bus.send(d.DemandeModificationREV1(pds=ref, re_code="RE_NORDEQUILIBRE_C2"), fournisseur=nouveau)
-    q = (await wait_for_messages(DEMANDES_QUALIFIEES.name, _par_demande(re_demande), timeout=30))[0]
+    q = (await wait_for_messages(QUALIFIEES_CONTRATS.name, _par_demande(re_demande), timeout=30))[0]
     assert q["payload"]["niveau_acces"] == "titulaire"
 
     releve = Releve(

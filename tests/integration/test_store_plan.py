@@ -40,9 +40,7 @@ def uses_id_index(explain: dict[str, Any]) -> bool:
     return "IDHACK" in text or "IXSCAN" in text or "EXPRESS" in text  # MongoDB
 
 
-@pytest.mark.parametrize(
-    "flt", [{"_id": "30000000000042"}, {"_id": "30000000000042", "_v": 1}], ids=["id", "id+version"]
-)
+@pytest.mark.parametrize("flt", [{"_id": "30000000000042"}, {"_id": "30000000000042", "_v": 1}], ids=["id", "id+version"])
 def test_lookup_by_id_uses_the_index(coll: Collection[dict[str, Any]], flt: dict[str, Any]) -> None:
     explain = coll.find(flt).explain()
     assert uses_id_index(explain), f"lookup {flt} is not served by the _id index: {explain.get('queryPlanner')}"
@@ -61,8 +59,6 @@ def test_versioned_update_still_checks_every_key(coll: Collection[dict[str, Any]
 def test_a_scan_is_recognised() -> None:
     """Guard against a check that cannot fail: a FerretDB SCAN plan and a MongoDB COLLSCAN are rejected."""
     assert not uses_id_index({"queryPlanner": {"Plan": ["id=2 parent=0 notused=0 detail=SCAN pds_544da806"]}})
-    assert uses_id_index(
-        {"queryPlanner": {"Plan": ["id=3 parent=0 notused=0 detail=SEARCH pds USING INDEX pds__id_ (<expr>=?)"]}}
-    )
+    assert uses_id_index({"queryPlanner": {"Plan": ["id=3 parent=0 notused=0 detail=SEARCH pds USING INDEX pds__id_ (<expr>=?)"]}})
     assert not uses_id_index({"queryPlanner": {"winningPlan": {"stage": "COLLSCAN"}}})
     assert uses_id_index({"queryPlanner": {"winningPlan": {"stage": "IDHACK"}}})

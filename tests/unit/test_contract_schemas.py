@@ -45,9 +45,7 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -
             problems.append(f"{path}{name}: type narrowed {sorted(old_t)} -> {sorted(new_t)}")
         o, n = _resolve(old, old_node), _resolve(new, new_props[name])
         if "properties" in o and "properties" in n:
-            problems += breaking_changes(
-                {**o, "$defs": old.get("$defs", {})}, {**n, "$defs": new.get("$defs", {})}, f"{path}{name}."
-            )
+            problems += breaking_changes({**o, "$defs": old.get("$defs", {})}, {**n, "$defs": new.get("$defs", {})}, f"{path}{name}.")
     return problems
 
 
