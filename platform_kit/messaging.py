@@ -7,6 +7,8 @@ after a message whose effect is durable: a crash redelivers at most one batch, w
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -87,6 +89,9 @@ class Consumer:
         self._commit_lock = asyncio.Lock()
         # Set when a record was dead-lettered: its offset is committed at once, so a crash cannot dead-letter it twice.
         self._commit_now = False
+        # One lane per partition: records of a partition are handled in order, partitions concurrently.
+        self._lanes: dict[TopicPartition, tuple[asyncio.Queue[KafkaMessage], asyncio.Task[None]]] = {}
+        self._stopping = False
 
     def handles(
         self, model: type[M], *, when: Callable[[dict[str, Any]], bool] | None = None
@@ -125,9 +130,44 @@ class Consumer:
         # The record comes from faststream's context, not from a `msg: KafkaMessage` parameter: resolving that
         # parameter runs a synchronous dependency in a worker thread for every message (a thread hop per record).
         async def on_message(body: Any) -> None:
-            await self.process(context.get_local("message"))
+            await self.enqueue(context.get_local("message"))
 
         self.subscriber(on_message)
+
+    async def enqueue(self, msg: KafkaMessage) -> None:
+        """Hand a record to its partition's lane (waits while that lane's buffer is full: the fetch loop slows down).
+
+        Each lane handles its records one at a time, in offset order, so per-PDS order holds (a PDS is one partition
+        of each topic); the lanes of a consumer run concurrently, so one partition's slow or failing message does not
+        hold the others, and the time a handler waits for the store, Kafka or SMTP is used by the other partitions.
+        """
+        if self._stopping:
+            return  # not acknowledged: handled after the restart
+        rec: Any = msg.raw_message
+        tp = TopicPartition(rec.topic, rec.partition)
+        lane = self._lanes.get(tp)
+        if lane is None:
+            queue: asyncio.Queue[KafkaMessage] = asyncio.Queue(maxsize=self.runtime.settings.lane_buffer)
+            # A fresh context: the lane must not inherit the context variables of the record that happened to open it.
+            task = asyncio.create_task(self._drain(queue), name=f"{self.group_id}:{tp.topic}/{tp.partition}", context=contextvars.Context())
+            lane = (queue, task)
+            self._lanes[tp] = lane
+        await lane[0].put(msg)
+
+    async def _drain(self, queue: asyncio.Queue[KafkaMessage]) -> None:
+        while True:
+            msg = await queue.get()
+            await self.process(msg)
+
+    async def stop_lanes(self) -> None:
+        """Stop handling (records buffered or in progress are not acknowledged: they are redelivered)."""
+        self._stopping = True
+        lanes, self._lanes = self._lanes, {}
+        for _, task in lanes.values():
+            task.cancel()
+        for _, task in lanes.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def process(self, msg: KafkaMessage) -> None:
         """Handle one record end to end; never raises, commits the offset once the effect is durable."""

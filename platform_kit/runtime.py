@@ -287,6 +287,7 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         for consumer in self.consumers:
+            await consumer.stop_lanes()
             with contextlib.suppress(Exception):
                 await consumer.flush_offsets()
         await self.relay.stop()

@@ -33,6 +33,11 @@ class KitSettings(BaseSettings):
         default=50, ge=1, description="Offsets are committed after this many handled messages (or commit_interval_s), not after each one."
     )
     commit_interval_s: float = Field(default=0.5, gt=0, description="Longest time a handled message's offset waits before it is committed.")
+    lane_buffer: int = Field(
+        default=32,
+        ge=1,
+        description="Records fetched ahead per partition while its lane is busy (partitions are handled concurrently).",
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     inbox_partitions: int = Field(default=32, ge=1, description="Collections the inbox is spread over.")
     outbox_full_sweep_interval_s: float = Field(

@@ -46,6 +46,8 @@ class Harness:
         self.store = self.rt.aggregates("compteurs")
         self.effects: list[str] = []
         self.always_fail_on: set[str] = set()
+        # Handling of a message whose sous_type is here waits until the event is set.
+        self.gates: dict[str, asyncio.Event] = {}
         consumer = self.rt.consumer("c", self.topic, on_invalid=self.refuse_invalid, inbox=inbox)
         consumer.handles(DemandeDiverseV1, when=lambda p: p["sous_type"] != "hors_perimetre")(self.handle)
 
@@ -66,6 +68,8 @@ class Harness:
     async def handle(self, ctx: HandlerContext, p: DemandeDiverseV1) -> None:
         if p.sous_type in self.always_fail_on:
             raise RuntimeError("panne simulée du handler")
+        if p.sous_type in self.gates:
+            await self.gates[p.sous_type].wait()
         loaded = await self.store.load(p.pds)
         if loaded.applied(ctx.envelope.message_id):
             return
@@ -346,3 +350,33 @@ async def test_a_background_unit_of_work_publishes_the_leftovers_of_what_it_load
         assert (await harness.store.load(pds)).outbox  # the job only reads it
     assert await wait_for_messages(DEMANDES_RESULTATS.name, lambda d: d["message_id"] == str(event[1].message_id), timeout=20)
     assert not (await harness.store.load(pds)).outbox
+
+
+def pds_on_partitions(count: int = 3) -> list[str]:
+    """One PDS reference per partition of a 3-partition topic (Kafka's default partitioner: murmur2 of the key)."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    partitioner = DefaultPartitioner()
+    found: dict[int, str] = {}
+    while len(found) < count:
+        pds = f"9{uuid.uuid4().int % 10**13:013d}EC1"
+        found.setdefault(partitioner(pds.encode(), [0, 1, 2], [0, 1, 2]), pds)
+    return list(found.values())
+
+
+async def test_partitions_are_handled_concurrently_and_each_in_order(harness: Harness, bus: Bus) -> None:
+    lent, autre, troisieme = pds_on_partitions()
+    harness.gates["lent"] = asyncio.Event()
+    bloque = new_envelope(demande(lent, "lent"), key=lent, fournisseur="LUMEN")
+    suivant = new_envelope(demande(lent), key=lent, fournisseur="LUMEN")
+    await bus.send_envelope(bloque, harness.topic.name)
+    await bus.send_envelope(suivant, harness.topic.name)
+    ailleurs = [new_envelope(demande(p), key=p, fournisseur="LUMEN") for p in (autre, troisieme, autre, troisieme)]
+    for env in ailleurs:
+        await bus.send_envelope(env, harness.topic.name)
+    # The other partitions flow while one handler waits; the blocked partition's next message waits behind it.
+    await until(lambda: all(str(e.message_id) in harness.effects for e in ailleurs))
+    assert str(suivant.message_id) not in harness.effects
+    harness.gates["lent"].set()
+    await until(lambda: str(suivant.message_id) in harness.effects)
+    assert harness.effects.index(str(bloque.message_id)) < harness.effects.index(str(suivant.message_id))
