@@ -29,6 +29,9 @@ class Settings(KitSettings):
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password, when the relay requires authentication.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS (production relay).")
     smtp_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one SMTP exchange before it counts as a transient failure.")
+    smtp_connexions: int = Field(
+        default=3, ge=1, description="SMTP connections kept open to the relay (e-mails of different partitions are sent in parallel)."
+    )
     expediteur: str = Field(
         default="Portail fournisseurs GRD <portail-fournisseurs@grd.example>",
         description="From address of every e-mail.",

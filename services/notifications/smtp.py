@@ -35,42 +35,58 @@ class Envoi:
     refuses: dict[str, str]
 
 
-class SmtpSender:
-    """Sends messages through the configured relay over one reused connection (reopened when it fails or idles).
+class _Connexion:
+    """One SMTP session of the pool, with the time it was last used."""
 
-    A connection idle for more than IDLE_CHECK_S is checked with NOOP before use (relays close idle sessions), so a
-    message is only ever transmitted once per attempt: any failure during a transaction closes the connection and
-    is reported as SmtpIndisponible, and the handler's retry sends it again over a fresh connection.
+    def __init__(self) -> None:
+        self.client: aiosmtplib.SMTP | None = None
+        self.last_used = 0.0
+
+
+class SmtpSender:
+    """Sends messages through the configured relay over a few reused connections (reopened when they fail or idle).
+
+    Each message takes one connection of the pool for its whole transaction (`smtp_connexions` of them, so the
+    consumer's partitions send in parallel). A connection idle for more than IDLE_CHECK_S is checked with NOOP before
+    use (relays close idle sessions), so a message is only ever transmitted once per attempt: any failure during a
+    transaction closes that connection and is reported as SmtpIndisponible, and the handler's retry sends it again
+    over a fresh one.
     """
 
     IDLE_CHECK_S = 5.0
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._client: aiosmtplib.SMTP | None = None
-        self._last_used = 0.0
-        self._lock = asyncio.Lock()
+        self._toutes = [_Connexion() for _ in range(settings.smtp_connexions)]
+        self._libres: asyncio.Queue[_Connexion] = asyncio.Queue()
+        for connexion in self._toutes:
+            self._libres.put_nowait(connexion)
 
-    async def _connection(self) -> aiosmtplib.SMTP:
+    async def _connection(self, cx: _Connexion) -> aiosmtplib.SMTP:
         s = self.settings
-        if self._client is not None and self._client.is_connected:
-            if time.monotonic() - self._last_used < self.IDLE_CHECK_S:
-                return self._client
+        if cx.client is not None and cx.client.is_connected:
+            if time.monotonic() - cx.last_used < self.IDLE_CHECK_S:
+                return cx.client
             try:
-                await self._client.noop()
-                return self._client
+                await cx.client.noop()
+                return cx.client
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                await self.close()
+                await self._fermer(cx)
         client = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls, use_tls=False, timeout=s.smtp_timeout_s)
         await client.connect()
         if s.smtp_user:
             await client.login(s.smtp_user, s.smtp_password.get_secret_value() if s.smtp_password else "")
-        self._client = client
+        cx.client = client
         return client
 
     async def close(self) -> None:
-        """Close the connection (QUIT if possible)."""
-        client, self._client = self._client, None
+        """Close every connection (QUIT if possible)."""
+        for cx in self._toutes:
+            await self._fermer(cx)
+
+    @staticmethod
+    async def _fermer(cx: _Connexion) -> None:
+        client, cx.client = cx.client, None
         if client is not None:
             try:
                 await client.quit()
@@ -79,32 +95,35 @@ class SmtpSender:
 
     async def send(self, message: EmailMessage) -> Envoi:
         """Send one message; raise SmtpIndisponible (retry) or SmtpRefus (permanent)."""
-        async with self._lock:
+        cx = await self._libres.get()
+        try:
             try:
-                client = await self._connection()
+                client = await self._connection(cx)
                 errors, _response = await client.send_message(message)
-                self._last_used = time.monotonic()
+                cx.last_used = time.monotonic()
             except aiosmtplib.SMTPRecipientsRefused as exc:
-                await self._reset()
+                await self._reset(cx)
                 codes = [r.code for r in exc.recipients]
                 if any(400 <= c < 500 for c in codes):
                     raise SmtpIndisponible(str(exc)) from exc
                 raise SmtpRefus(max(codes, default=550), "; ".join(f"{r.recipient}: {r.message}" for r in exc.recipients)) from exc
             except aiosmtplib.SMTPResponseException as exc:
-                await self._reset()
+                await self._reset(cx)
                 if 500 <= exc.code < 600:
                     raise SmtpRefus(exc.code, exc.message) from exc
                 raise SmtpIndisponible(f"{exc.code} {exc.message}") from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                await self.close()
+                await self._fermer(cx)
                 raise SmtpIndisponible(repr(exc)) from exc
+        finally:
+            self._libres.put_nowait(cx)
         return Envoi(refuses={rcpt: f"{r.code} {r.message}" for rcpt, r in errors.items()})
 
-    async def _reset(self) -> None:
+    async def _reset(self, cx: _Connexion) -> None:
         """After a refused transaction: RSET keeps the connection usable; if that fails, drop it."""
-        if self._client is None:
+        if cx.client is None:
             return
         try:
-            await self._client.rset()
+            await cx.client.rset()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            await self.close()
+            await self._fermer(cx)

@@ -310,3 +310,43 @@ async def test_permanent_refusal_is_recorded_without_retry(bus: Bus) -> None:
     finally:
         controller.stop()
         await stopped(rt)
+
+
+class Rendezvous:
+    """aiosmtpd handler that answers the first DATA only once a second transaction has reached DATA too."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.second = asyncio.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(envelope.original_content or envelope.content)
+        if len(self.received) == 1:
+            await asyncio.wait_for(self.second.wait(), 5)
+        else:
+            self.second.set()
+        return "250 OK"
+
+
+async def test_messages_are_sent_over_parallel_connections() -> None:
+    from services.notifications.smtp import SmtpSender
+
+    port = free_port()
+    handler = Rendezvous()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    sender = SmtpSender(isolated_settings(smtp_port=port, smtp_timeout_s=10, smtp_connexions=2))
+
+    def message(n: int) -> EmailMessage:
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"], m["Message-ID"] = "grd@grd.example", "f@lumen.example", f"m{n}", f"<m{n}@test>"
+        m.set_content("x")
+        return m
+
+    try:
+        # With one connection the first transaction would wait for a second that cannot start: 5 s, then a 451.
+        envois = await asyncio.wait_for(asyncio.gather(sender.send(message(1)), sender.send(message(2))), 8)
+        assert [e.refuses for e in envois] == [{}, {}] and len(handler.received) == 2
+    finally:
+        await sender.close()
+        controller.stop()
