@@ -27,15 +27,8 @@ class MessageSpec:
         return self.route(payload) if self.route is not None else self.topics[0]
 
 
-def _spec(model: type[WireModel], topic: t.Topic) -> MessageSpec:
-    name = model.__name__
-    base, _, version = name.rpartition("V")
-    return MessageSpec(type=base, version=int(version), model=model, topics=(topic,))
-
-
-def _routed(model: type[WireModel], topics: tuple[t.Topic, ...], route: Callable[[Any], t.Topic]) -> MessageSpec:
-    name = model.__name__
-    base, _, version = name.rpartition("V")
+def _spec(model: type[WireModel], *topics: t.Topic, route: Callable[[Any], t.Topic] | None = None) -> MessageSpec:
+    base, _, version = model.__name__.rpartition("V")
     return MessageSpec(type=base, version=int(version), model=model, topics=topics, route=route)
 
 
@@ -53,10 +46,12 @@ CATALOGUE: tuple[MessageSpec, ...] = (
     _spec(d.ReservationCreneauV1, t.DEMANDES),
     _spec(d.DeplanificationV1, t.DEMANDES),
     _spec(d.DemandeSansPdsV1, t.DEMANDES),
-    _routed(
+    _spec(
         e.DemandeQualifieeV1,
-        (t.QUALIFIEES_CONTRATS, t.QUALIFIEES_AFFAIRES, t.QUALIFIEES_PLANIFICATION),
-        lambda q: t.qualifiees_pour(q.demande_type),
+        t.QUALIFIEES_CONTRATS,
+        t.QUALIFIEES_AFFAIRES,
+        t.QUALIFIEES_PLANIFICATION,
+        route=lambda q: t.qualifiees_pour(q.demande_type),
     ),
     _spec(e.DemandeAccepteeV1, t.DEMANDES_RESULTATS),
     _spec(e.DemandeRefuseeV1, t.DEMANDES_RESULTATS),

@@ -349,7 +349,7 @@ def main() -> None:
     platform = Platform(run_id, data / "logs" / run_id, port_offset=int(os.environ.get("GRD_TEST_PORT_OFFSET", "0")))
     for sp in platform.processes.values():
         sp.env[f"{sp.name.upper()}_LOG_LEVEL"] = "WARNING"
-        # Small collections keep FerretDB's full scans cheap (see docs/benchmarks.md).
+        # Collections per partitioned store (the services' default is 64; lookups by _id use the index either way).
         sp.env[f"{sp.name.upper()}_PARTITIONS"] = str(args.partitions)
         sp.env[f"{sp.name.upper()}_INBOX_PARTITIONS"] = str(args.inbox_partitions)
     print(f"[bench] seeding {args.pds} PDS into every service and starting them ({run_id})...", flush=True)

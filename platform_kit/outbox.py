@@ -60,27 +60,27 @@ class OutboxRelay:
 
     def begin(self, store: AggregateStore, aggregate_id: str) -> None:
         """Called before a commit whose events the fast path will publish."""
-        self._inflight[f"{store.name}:{aggregate_id}"] += 1
+        self._inflight[store.ref(aggregate_id)] += 1
 
     def end(self, store: AggregateStore, aggregate_id: str) -> None:
         """Called once the fast path is over (published, or handed to the retry set)."""
-        key = f"{store.name}:{aggregate_id}"
+        key = store.ref(aggregate_id)
         self._inflight[key] -= 1
         if self._inflight[key] <= 0:
             del self._inflight[key]
 
     async def publish_committed(self, store: AggregateStore, aggregate_id: str, version: int, ordered: list[tuple[str, dict[str, Any]]]) -> None:
         """Fast path right after a commit: publish the whole outbox we just wrote, then clear it in one store write."""
-        lock = self._locks.setdefault(f"{store.name}:{aggregate_id}", asyncio.Lock())
+        lock = self._locks.setdefault(store.ref(aggregate_id), asyncio.Lock())
         async with lock:
             await self.publish_entries([entry for _mid, entry in ordered])
             await store.clear_published(aggregate_id, [mid for mid, _ in ordered], version)
         if not lock.locked():
-            self._locks.pop(f"{store.name}:{aggregate_id}", None)
+            self._locks.pop(store.ref(aggregate_id), None)
 
     async def flush(self, store: AggregateStore, aggregate_id: str, *, skip_inflight: bool = False) -> None:
         """Publish what one aggregate has pending (the relay's retry and sweep path)."""
-        key = f"{store.name}:{aggregate_id}"
+        key = store.ref(aggregate_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             if skip_inflight and key in self._inflight:

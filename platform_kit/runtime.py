@@ -98,7 +98,7 @@ class Runtime:
             version, entries = await store.commit(loaded, state, ctx.envelope.message_id, events)
             pending = unpublished.get()
             if pending:
-                pending.pop(f"{store.name}:{loaded.id}", None)  # its leftovers go out below, before the new events
+                pending.pop(store.ref(loaded.id), None)  # its leftovers go out below, before the new events
             if entries:
                 await self._publish_in_order(store, loaded.id, version, entries)
         finally:

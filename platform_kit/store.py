@@ -161,6 +161,10 @@ class AggregateStore:
         """A store spread over `partitions` collections named `<name>_000`, `<name>_001`, ..."""
         return cls([db[partition_name(name, i, partitions)] for i in range(partitions)])
 
+    def ref(self, aggregate_id: str) -> str:
+        """One aggregate's key across the process's stores (for in-memory bookkeeping: locks, leftovers)."""
+        return f"{self.name}:{aggregate_id}"
+
     @property
     def collection(self) -> AsyncCollection[dict[str, Any]]:
         """The single collection of an unpartitioned store."""
@@ -227,7 +231,7 @@ class AggregateStore:
         state = {k: v for k, v in doc.items() if k not in RESERVED}
         pending = unpublished.get()
         if pending is not None and doc.get("_outbox"):
-            pending[f"{self.name}:{aggregate_id}"] = (self, aggregate_id)
+            pending[self.ref(aggregate_id)] = (self, aggregate_id)
         # A document seeded in bulk may carry no version yet: it exists, at version 0.
         return Loaded(
             id=aggregate_id,

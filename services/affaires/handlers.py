@@ -51,10 +51,8 @@ class AffairesHandlers:
         events = [ctx.emit(e, key=affaire.pds, fournisseur=affaire.fournisseur) for e in decision.evenements]
         await self.rt.commit(self.store.affaires, loaded, affaire.model_dump(mode="json"), ctx, events)
 
-    async def _refuser(self, q: DemandeQualifieeV1, refus: Refus, ctx: HandlerContext) -> None:
-        loaded = await self.store.refus.load(str(q.demande_message_id))
-        if loaded.exists:
-            return
+    async def _refuser(self, q: DemandeQualifieeV1, refus: Refus, ctx: HandlerContext, loaded: Loaded) -> None:
+        """Commit the refusal document `loaded` (the demand's, read by `demande`: absent) and publish the refusal."""
         # A redelivery decided on another day may refuse what was accepted: the affaire created then is the outcome.
         if (await self.store.affaires.load(reference_affaire(q.demande_message_id))).exists:
             return
@@ -90,13 +88,14 @@ class AffairesHandlers:
         d = domain.lire_demande(q)
         if d is None:
             return
-        if (await self.store.refus.load(str(q.demande_message_id))).exists:
+        refus = await self.store.refus.load(str(q.demande_message_id))
+        if refus.exists:
             return
         if isinstance(d, Refus):
-            await self._refuser(q, d, ctx)
+            await self._refuser(q, d, ctx, refus)
             return
         if isinstance(d, DemandeAnnulationV1):
-            await self._annulation(ctx, q, d)
+            await self._annulation(ctx, q, d, refus)
             return
         # The affaire's reference derives from the demand: it is created without a read, a redelivery finds it there.
         fournisseur, at = ctx.envelope.fournisseur, ctx.envelope.occurred_at
@@ -110,7 +109,7 @@ class AffairesHandlers:
         else:
             return
         if isinstance(resultat, Refus):
-            await self._refuser(q, resultat, ctx)
+            await self._refuser(q, resultat, ctx, refus)
             return
         if resultat.piece_jointe is not None:
             await self.store.stocker_piece_jointe(resultat.affaire.reference, resultat.affaire.fournisseur, resultat.piece_jointe)
@@ -118,14 +117,14 @@ class AffairesHandlers:
         events = [ctx.emit(e, key=affaire.pds, fournisseur=affaire.fournisseur) for e in resultat.evenements]
         await self.rt.create(self.store.affaires, affaire.reference, affaire.model_dump(mode="json"), ctx, events)
 
-    async def _annulation(self, ctx: HandlerContext, q: DemandeQualifieeV1, d: DemandeAnnulationV1) -> None:
+    async def _annulation(self, ctx: HandlerContext, q: DemandeQualifieeV1, d: DemandeAnnulationV1, refus: Loaded) -> None:
         loaded = await self.store.affaires.load(d.reference_affaire)
         if loaded.applied(ctx.envelope.message_id):
             return
         affaire = Affaire.model_validate(loaded.state) if loaded.exists else None
         resultat = domain.annuler(affaire, q, d, ctx.envelope.fournisseur, ctx.envelope.occurred_at)
         if isinstance(resultat, Refus):
-            await self._refuser(q, resultat, ctx)
+            await self._refuser(q, resultat, ctx, refus)
             return
         await self._appliquer(loaded, resultat, ctx)
 

@@ -27,6 +27,8 @@ from contracts.evenements import (
 )
 
 ETAPE = "planification"
+#: The qualified demands planification handles (its qualified-demand topic carries only these).
+DEMANDES_TRAITEES = ("ReservationCreneau", "Deplanification")
 SEUIL_ETUDE_TECHNIQUE_KVA = 6.0
 MATIN = "AM"
 APRES_MIDI = "PM"

@@ -51,7 +51,7 @@ class Planification:
         commandes.handles(InterventionDemandeeV1)(self.intervention_demandee)
         commandes.handles(AnnulationInterventionDemandeeV1)(self.annulation)
         demandes = self.rt.consumer("demandes", QUALIFIEES_PLANIFICATION)
-        demandes.handles(DemandeQualifieeV1, when=lambda q: q["demande_type"] in ("ReservationCreneau", "Deplanification"))(self.demande_qualifiee)
+        demandes.handles(DemandeQualifieeV1, when=lambda q: q["demande_type"] in d.DEMANDES_TRAITEES)(self.demande_qualifiee)
         si = self.rt.consumer("si", SI_RESULTATS)
         si.handles(ResultatTeleOperationV1)(self.resultat_teleoperation)
         si.handles(InterventionRealiseeV1)(self.intervention_realisee)

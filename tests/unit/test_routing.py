@@ -8,9 +8,8 @@ from contracts.catalogue import spec_for_model
 from contracts.evenements import DemandeQualifieeV1
 from services.affaires.domain import DEMANDES_TRAITEES
 from services.contrats.domain import TYPES_TRAITES
+from services.planification import domain as planification
 from services.referentiel.domain.acces import NIVEAU_REQUIS
-
-PLANIFICATION = {"ReservationCreneau", "Deplanification"}
 
 
 def test_every_qualified_type_has_exactly_one_destination_matching_its_service() -> None:
@@ -20,7 +19,7 @@ def test_every_qualified_type_has_exactly_one_destination_matching_its_service()
     assert par_topic == {
         t.QUALIFIEES_CONTRATS: set(TYPES_TRAITES),
         t.QUALIFIEES_AFFAIRES: set(DEMANDES_TRAITEES),
-        t.QUALIFIEES_PLANIFICATION: PLANIFICATION,
+        t.QUALIFIEES_PLANIFICATION: set(planification.DEMANDES_TRAITEES),
     }
 
 
