@@ -13,7 +13,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the runtime and the consumer; the runtime is reachable as app.state.runtime."""
     settings = settings or Settings()
     rt = Runtime(settings)
-    TeleOperations(rt, rt.aggregates("teleoperations", partitions=16), settings).register()
+    # Written only by its consumer: a crash's leftovers go out on redelivery, no sweep needed.
+    TeleOperations(rt, rt.aggregates("compteurs", partitions=16, swept=False), settings.regles()).register()
     app = rt.http_app("GRD — simulateur SI comptage (télé-opérations)")
     app.state.runtime = rt
     return app
