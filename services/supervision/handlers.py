@@ -1,0 +1,148 @@
+"""What feeds the read models: the kit's consumers for outcomes and affaire events, raw taps for demands and dead letters.
+
+The demands topic and the dead-letter topic are read by a plain consumer group (a "tap"), not by the kit's Consumer:
+the kit dead-letters what it cannot read, so a kit consumer on grd.demandes.v1 would dead-letter every poison demand
+a second time, and one on grd.dlq.v1 would send an unreadable dead letter back to the dead-letter topic, forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from contracts.evenements import AffaireStatutChangeV1, DemandeAccepteeV1, DemandeRefuseeV1
+from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ
+from platform_kit.kafka_client import kafka_options
+from platform_kit.messaging import HandlerContext
+from platform_kit.runtime import Runtime
+from services.supervision.metrics import SupervisionMetrics
+from services.supervision.store import SupervisionStore
+
+log = logging.getLogger(__name__)
+
+RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+
+
+class Tap:
+    """A plain consumer group over one topic: each record handled (retried until its write succeeds), then committed."""
+
+    def __init__(self, rt: Runtime, name: str, topic: str, handler: RecordHandler) -> None:
+        self.rt = rt
+        self.group_id = f"{rt.settings.service_name}.{name}"
+        self.topic = topic
+        self.handler = handler
+
+    async def run(self) -> None:
+        """Consume until cancelled; reconnects after a broker outage."""
+        while True:
+            consumer = AIOKafkaConsumer(
+                self.topic,
+                bootstrap_servers=self.rt.settings.kafka_bootstrap_servers,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset=self.rt.settings.consumer_offset_reset,
+                client_id=f"grd-{self.group_id}",
+                **kafka_options(),
+            )
+            try:
+                await consumer.start()
+                while True:
+                    batch = await consumer.getmany(timeout_ms=1000, max_records=200)
+                    for records in batch.values():
+                        for record in records:
+                            await self.rt.wait_out_outages(lambda r=record: self.handler(r))  # type: ignore[misc]
+                    if batch:
+                        await consumer.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("tap %s interrupted, reconnecting", self.group_id, exc_info=True)
+                await asyncio.sleep(self.rt.settings.backoff_max_s)
+            finally:
+                await consumer.stop()
+
+
+def _horodatage(record: ConsumerRecord[bytes, bytes]) -> datetime:
+    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
+
+
+class Alimentation:
+    """The handlers behind the read models (each write is idempotent: a redelivered record changes nothing)."""
+
+    def __init__(self, rt: Runtime, store: SupervisionStore, metrics: SupervisionMetrics) -> None:
+        self.rt = rt
+        self.store = store
+        self.metrics = metrics
+
+    def brancher(self) -> None:
+        """Register the kit consumers and start the taps with the runtime's background jobs."""
+        resultats = self.rt.consumer("resultats", DEMANDES_RESULTATS, inbox=False)
+        resultats.handles(DemandeAccepteeV1)(self.acceptee)
+        resultats.handles(DemandeRefuseeV1)(self.refusee)
+        affaires = self.rt.consumer("affaires", AFFAIRES_EVENEMENTS, inbox=False)
+        affaires.handles(AffaireStatutChangeV1)(self.affaire)
+        for tap in (Tap(self.rt, "demandes", DEMANDES.name, self.demande), Tap(self.rt, "lettres_mortes", DLQ.name, self.lettre_morte)):
+            self.rt.background.append(tap.run)
+
+    async def acceptee(self, ctx: HandlerContext, evt: DemandeAccepteeV1) -> None:
+        """Count an accepted demand (and its latency)."""
+        latence = await self.store.issue(str(evt.demande_message_id), evt.demande_type, True, None, ctx.envelope.occurred_at)
+        self._latence(latence)
+
+    async def refusee(self, ctx: HandlerContext, evt: DemandeRefuseeV1) -> None:
+        """Count a refused demand by code (and its latency)."""
+        demande = str(evt.demande_message_id or ctx.envelope.correlation_id)
+        latence = await self.store.issue(demande, evt.demande_type, False, evt.code, ctx.envelope.occurred_at)
+        self._latence(latence)
+
+    async def affaire(self, ctx: HandlerContext, evt: AffaireStatutChangeV1) -> None:
+        """Follow an affaire's state (open ones only)."""
+        champs = {
+            "type_affaire": evt.type_affaire.value,
+            "statut": evt.statut.value,
+            "etat": evt.etat,
+            "pds": evt.pds,
+            "express": evt.express,
+            "fournisseur": ctx.envelope.fournisseur,
+        }
+        await self.store.affaire(evt.reference_affaire, champs, ctx.envelope.occurred_at)
+
+    async def demande(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Count a demand published by a supplier; an unreadable one counts under its record's place and time."""
+        try:
+            data = json.loads(record.value or b"")
+            demande_id, type_, at = str(data["message_id"]), str(data["type"]), datetime.fromisoformat(data["occurred_at"])
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        except (ValueError, KeyError, TypeError):
+            demande_id, type_, at = f"{record.topic}/{record.partition}/{record.offset}", "illisible", _horodatage(record)
+        latence = await self.store.demande_recue(demande_id, type_, at)
+        self._latence(latence)
+
+    async def lettre_morte(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Record a dead letter with its headers, key and original bytes."""
+        headers = {k: v.decode(errors="replace") for k, v in (record.headers or [])}
+        origine = headers.get("x-origin", "?")
+        doc: dict[str, Any] = {
+            "_id": f"{record.partition}-{record.offset}",
+            "origine": origine,
+            "topic_origine": origine.split("/", 1)[0],
+            "consommateur": headers.get("x-consumer", "?"),
+            "erreur": headers.get("x-error", ""),
+            "tentatives": int(headers["x-attempts"]) if headers.get("x-attempts", "").isdigit() else None,
+            "le": headers.get("x-dead-lettered-at") or _horodatage(record).isoformat(),
+            "cle": record.key,
+            "contenu": record.value or b"",
+            "etat": "a_traiter",
+            "historique": [],
+        }
+        await self.store.lettre_recue(doc)
+
+    def _latence(self, secondes: float | None) -> None:
+        if secondes is not None:
+            self.metrics.latence.observe(max(secondes, 0.0))
