@@ -1,9 +1,10 @@
 """The tamper-evident audit journal every service writes: who consulted or asked what, on which PDS, when, from where.
 
-Entries of one service form a hash chain in its `journal_audit` collection: entry `n` has `_id = n` and carries the
-SHA-256 `empreinte` of its canonical JSON, which includes `precedent`, the empreinte of entry `n - 1`. Appends are
-serialised per process by a lock, and the chain head is claimed by inserting `_id = n` (the unique `_id` index makes
-two instances of a service race safely: the loser moves its head forward and retries). An altered entry no longer
+Entries of one service form a hash chain in its `journal_audit` collection: entry `n` has `seq = n` (and `_id`, `n`
+zero-padded to 12 digits: FerretDB uses its `_id` index for string ids only, and the order stays the numeric one) and
+carries the SHA-256 `empreinte` of its canonical JSON, which includes `precedent`, the empreinte of entry `n - 1`.
+Appends are serialised per process by a lock, and the chain head is claimed by inserting `_id = n` (the unique `_id`
+index makes two instances of a service race safely: the loser moves its head forward and retries). An altered entry no longer
 matches its empreinte, a deleted one leaves a gap: `python -m platform_kit.audit verify --service NAME` reports the
 first of either; `export` writes a period as JSON lines or CSV.
 """
@@ -40,6 +41,11 @@ FIELDS = (
 )  # fmt: skip
 
 Doc = dict[str, Any]
+
+
+def cle_seq(seq: int) -> str:
+    """The `_id` of entry `seq`."""
+    return f"{seq:012d}"
 
 
 def now_ms() -> datetime:
@@ -84,7 +90,7 @@ class AuditJournal:
             self._head = await self._find_head()
 
     async def _exists(self, seq: int) -> bool:
-        return await self.collection.find_one({"_id": seq}, {"_id": 1}) is not None
+        return await self.collection.find_one({"_id": cle_seq(seq)}, {"_id": 1}) is not None
 
     async def _find_head(self, known: int = 0) -> tuple[int, str]:
         """The last entry: gallop then bisect over `_id` lookups (the chain has no gaps; a lookup by `_id` uses its index)."""
@@ -97,7 +103,7 @@ class AuditJournal:
             lo, hi = (mid, hi) if await self._exists(mid) else (lo, mid)
         if lo == 0:
             return 0, GENESIS
-        doc = await self.collection.find_one({"_id": lo}, {"empreinte": 1})
+        doc = await self.collection.find_one({"_id": cle_seq(lo)}, {"empreinte": 1})
         return lo, str((doc or {}).get("empreinte", ""))
 
     async def record(
@@ -133,12 +139,12 @@ class AuditJournal:
                 self._head = await self._find_head()
             for _ in range(10_000):
                 seq, previous = self._head[0] + 1, self._head[1]
-                doc = {"_id": seq, **fields, "precedent": previous}
+                doc = {"_id": cle_seq(seq), "seq": seq, **fields, "precedent": previous}
                 doc["empreinte"] = empreinte(doc)
                 try:
                     await self.collection.insert_one(doc)
                 except DuplicateKeyError:
-                    there = await self.collection.find_one({"_id": seq})
+                    there = await self.collection.find_one({"_id": cle_seq(seq)})
                     if there is None:
                         return -1  # the key is taken: this entry was recorded before (a redelivered message)
                     if there.get("cle") == fields["cle"]:
@@ -181,9 +187,7 @@ class AuditJournal:
 
 
 def _public(doc: Doc) -> Doc:
-    out = {"seq": doc.get("_id")}
-    out.update({k: v for k, v in doc.items() if k != "_id"})
-    return out
+    return {k: v for k, v in doc.items() if k != "_id"}
 
 
 def install(rt: Runtime) -> AuditJournal:
@@ -212,9 +216,9 @@ async def verify(collection: AsyncCollection[Doc]) -> Verification:
     """Walk the chain from entry 1: the first entry altered (empreinte or link) or missing (gap in the sequence)."""
     expected, previous, checked = 1, GENESIS, 0
     async for doc in collection.find({}).sort("_id", ASCENDING).batch_size(1000):
-        seq = doc.get("_id")
-        if not isinstance(seq, int):
-            return Verification(checked, expected - 1, previous, expected, f"entrée d'identifiant inattendu {seq!r}")
+        seq = doc.get("seq")
+        if not isinstance(seq, int) or doc.get("_id") != cle_seq(seq):
+            return Verification(checked, expected - 1, previous, expected, f"entrée {doc.get('_id')!r} : numéro de séquence altéré")
         if seq != expected:
             return Verification(checked, expected - 1, previous, expected, f"entrée {expected} manquante (la suivante est {seq})")
         if doc.get("precedent") != previous:

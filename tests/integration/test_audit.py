@@ -38,7 +38,7 @@ def journal(client: AsyncMongoClient[Doc], name: str, service: str = "test") -> 
 
 
 async def seqs(collection: AsyncCollection[Doc]) -> list[int]:
-    return [int(d["_id"]) async for d in collection.find({}, {"_id": 1}).sort("_id", 1)]
+    return [int(d["seq"]) async for d in collection.find({}, {"seq": 1}).sort("_id", 1)]
 
 
 async def test_concurrent_appends_of_two_instances_make_one_unforked_chain(base: tuple[AsyncMongoClient[Doc], str]) -> None:
@@ -78,17 +78,17 @@ async def test_verify_reports_the_first_entry_altered_or_missing(base: tuple[Asy
     collection = client[name][audit.COLLECTION]
     assert (await audit.verify(collection)).problem is None, "detail, instants and ids survive the store round trip"
 
-    await collection.update_one({"_id": 7}, {"$set": {"acteur": "VOLTA"}})
+    await collection.update_one({"_id": audit.cle_seq(7)}, {"$set": {"acteur": "VOLTA"}})
     modifiee = await audit.verify(collection)
     assert modifiee.problem_seq == 7 and "modifiée" in str(modifiee.problem) and modifiee.checked == 6
 
-    entree = await collection.find_one({"_id": 7})
+    entree = await collection.find_one({"_id": audit.cle_seq(7)})
     assert entree is not None
     entree["empreinte"] = audit.empreinte(entree)  # rehashed by the forger: the next link breaks
-    await collection.replace_one({"_id": 7}, entree)
+    await collection.replace_one({"_id": audit.cle_seq(7)}, entree)
     assert (await audit.verify(collection)).problem_seq == 8
 
-    await collection.delete_one({"_id": 4})
+    await collection.delete_one({"_id": audit.cle_seq(4)})
     manquante = await audit.verify(collection)
     assert manquante.problem_seq == 4 and "manquante" in str(manquante.problem)
 
@@ -103,7 +103,7 @@ async def test_cli_verify_and_export_a_period(base: tuple[AsyncMongoClient[Doc],
     hier = datetime.now(UTC) - timedelta(days=1)
     precedent = audit.GENESIS
     async for doc in collection.find({}).sort("_id", 1):
-        if doc["_id"] <= 3:
+        if doc["seq"] <= 3:
             doc["horodatage"] = hier.replace(microsecond=0)
         doc["precedent"] = precedent
         doc["empreinte"] = precedent = audit.empreinte(doc)
@@ -131,7 +131,7 @@ async def test_cli_verify_and_export_a_period(base: tuple[AsyncMongoClient[Doc],
     assert [int(r["seq"]) for r in rangs] == [4, 5, 6]
     assert rangs[0]["pds"] == "PDS3" and len(rangs[0]["empreinte"]) == 64
 
-    await collection.update_one({"_id": 5}, {"$set": {"resultat": "refusee"}})
+    await collection.update_one({"_id": audit.cle_seq(5)}, {"$set": {"resultat": "refusee"}})
     rompue = await asyncio.to_thread(runner.invoke, audit.cli, ["verify", "--service", "contrats", "--database", name])
     assert rompue.exit_code == 1 and "n° 5" in rompue.output
 
