@@ -11,26 +11,44 @@ LOGFILE="$LOG_DIR/ferretdb.log"
 LISTEN="127.0.0.1:$FERRETDB_PORT"
 MATCH="$BIN -listen" # what our server's command line contains
 
+# Fingerprint of what the binary is built from: a changed patch, pin or main.go rebuilds it at the next
+# `infra/up.sh` of any stack (and in CI), whatever the files' dates.
+inputs_hash() {
+  cat "$SRC/main.go" "$SRC/go.mod" "$SRC/go.sum" "$SRC/patch.sh" | sha256sum | cut -d' ' -f1
+}
+
+built() { [[ -x "$BIN" && "$(cat "$BIN.stamp" 2>/dev/null)" == "$(inputs_hash)" ]]; }
+
 build() {
-  if [[ -x "$BIN" && "$BIN" -nt "$SRC/main.go" && "$BIN" -nt "$SRC/go.mod" && "$BIN" -nt "$SRC/go.sum" \
-    && "$BIN" -nt "$SRC/patch.sh" ]]; then
-    return 0
-  fi
+  built && return 0
   require_cmd go "Go >= 1.24, to build FerretDB from the Go module proxy"
-  log "ferretdb: building $BIN (first build downloads modules and compiles SQLite: a few minutes)"
   mkdir -p "$CACHE/bin" "$LOG_DIR"
-  local t0=$SECONDS
-  # Build to a temp name then rename, so an interrupted build never leaves a broken binary.
-  # Build from a vendored copy with our patch applied (infra/ferretdb/patch.sh: lookups by _id use the index).
-  local work="$CACHE/ferretdb-build"
-  rm -rf "$work" && mkdir -p "$work" && cp "$SRC/main.go" "$SRC/go.mod" "$SRC/go.sum" "$work/"
-  if ! (cd "$work" && go mod vendor && bash "$SRC/patch.sh" "$work/vendor" \
-    && CGO_ENABLED=0 go build -mod=vendor -buildvcs=false -trimpath -o "$BIN.tmp" .) >"$LOG_DIR/ferretdb-build.log" 2>&1; then
-    tail -n 40 "$LOG_DIR/ferretdb-build.log" >&2
-    die "ferretdb: go build failed (is the Go module proxy reachable?); log: $LOG_DIR/ferretdb-build.log"
-  fi
-  mv -f "$BIN.tmp" "$BIN"
-  log "ferretdb: built $BIN in $((SECONDS - t0))s"
+  # Every stack of this checkout (demo, tests, other sessions) shares the binary: one build at a time. The lock's
+  # fd is only open in this subshell, so the server started afterwards does not inherit (and hold) the lock.
+  (
+    if command -v flock >/dev/null 2>&1; then
+      flock -w 1200 8 || die "ferretdb: timed out waiting for another build ($CACHE/ferretdb-build.v2.lock)"
+    fi
+    built && exit 0 # another stack built it while we waited
+    log "ferretdb: building $BIN (first build downloads modules and compiles SQLite: a few minutes)"
+    local t0=$SECONDS work
+    # Build from a vendored copy with our patches applied (infra/ferretdb/patch.sh: _id index, atomic updates),
+    # in a fresh directory, to a file that is renamed over the old binary only once complete: an interrupted
+    # build leaves nothing half-written, and a running server keeps executing its own (unlinked) file.
+    work="$(mktemp -d "$CACHE/ferretdb-build.XXXXXX")"
+    cp "$SRC/main.go" "$SRC/go.mod" "$SRC/go.sum" "$work/"
+    if ! (cd "$work" && go mod vendor && bash "$SRC/patch.sh" "$work/vendor" \
+      && CGO_ENABLED=0 go build -mod=vendor -buildvcs=false -trimpath -o "$work/ferretdb" .) >"$LOG_DIR/ferretdb-build.log" 2>&1; then
+      tail -n 40 "$LOG_DIR/ferretdb-build.log" >&2
+      rm -rf "$work"
+      die "ferretdb: go build failed (is the Go module proxy reachable?); log: $LOG_DIR/ferretdb-build.log"
+    fi
+    mv -f "$work/ferretdb" "$BIN"
+    inputs_hash >"$BIN.stamp.tmp" && mv -f "$BIN.stamp.tmp" "$BIN.stamp"
+    # Keep the last patched sources for reading: $CACHE/ferretdb-build/vendor/github.com/FerretDB/FerretDB.
+    rm -rf "$CACHE/ferretdb-build" && mv "$work" "$CACHE/ferretdb-build"
+    log "ferretdb: built $BIN in $((SECONDS - t0))s"
+  ) 8>"$CACHE/ferretdb-build.v2.lock"
 }
 
 wait_ready() {
@@ -47,6 +65,10 @@ start() {
   mkdir_data
   if pid_alive "$PIDFILE" "$MATCH"; then
     log "ferretdb: already running (pid $(<"$PIDFILE"))"
+    # The binary was rebuilt (new patch) since this server started: it runs the old one until restarted.
+    if [[ "$(readlink "/proc/$(<"$PIDFILE")/exe" 2>/dev/null)" == *" (deleted)" ]]; then
+      log "ferretdb: WARNING: pid $(<"$PIDFILE") runs an older build of $BIN; 'infra/ferretdb.sh restart' picks up the new one"
+    fi
     wait_ready
     return 0
   fi
