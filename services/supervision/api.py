@@ -5,6 +5,7 @@ import base64
 import contextlib
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,8 +87,18 @@ class Reemetteur:
 class Vues:
     """Builds what the page and the API show, from the read models and the last probe round."""
 
-    def __init__(self, settings: Settings, store: SupervisionStore, sondes: Sondes, metrics: SupervisionMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SupervisionStore,
+        sondes: Sondes,
+        metrics: SupervisionMetrics,
+        dernieres: Iterable[dict[str, Any]],
+        horloge: Callable[[], datetime],
+    ) -> None:
         self.settings = settings
+        self.horloge = horloge
+        self.dernieres = dernieres
         self.store = store
         self.sondes = sondes
         self.metrics = metrics
@@ -105,11 +116,13 @@ class Vues:
             "codes": [{"code": c, "nombre": n} for c, n in resume.codes],
             "latence_s": resume.latence,
             "latences_mesurees": resume.mesures,
+            "dernieres": list(self.dernieres),
         }
 
     async def backlog(self) -> dict[str, Any]:
-        """Open affaires by type and state with the oldest's age, and those past their deadline."""
-        maintenant = datetime.now(UTC)
+        """Open affaires by type and state with the oldest's age, and those past their deadline (by the platform clock)."""
+        # The platform clock: a demo or test that moves it forward sees affaires age and fall late, as they would.
+        maintenant = self.horloge()
         resume = resumer_backlog(await self.store.affaires_ouvertes(), maintenant, self.delais)
         par_type: dict[str, int] = {}
         retards: dict[str, int] = {}
@@ -186,10 +199,12 @@ def _lettre_json(doc: dict[str, Any], *, contenu: bool) -> dict[str, Any]:
     return out
 
 
-def routes(rt: Runtime, settings: Settings, store: SupervisionStore, sondes: Sondes, metrics: SupervisionMetrics) -> APIRouter:
+def routes(
+    rt: Runtime, settings: Settings, store: SupervisionStore, sondes: Sondes, metrics: SupervisionMetrics, dernieres: Iterable[dict[str, Any]]
+) -> APIRouter:
     """The page, its fragments and the JSON API; every route needs an operator."""
     router = APIRouter(tags=["supervision"])
-    vues = Vues(settings, store, sondes, metrics)
+    vues = Vues(settings, store, sondes, metrics, dernieres, rt.now)
     reemetteur = Reemetteur(rt, store)
     templates = Environment(loader=FileSystemLoader(ICI / "templates"), autoescape=select_autoescape(["html"]))
 

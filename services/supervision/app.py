@@ -20,10 +20,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rt = Runtime(settings)
     metrics = SupervisionMetrics(rt.metrics.registry)
     store = SupervisionStore(rt.db)
-    Alimentation(rt, store, metrics).brancher()
+    alimentation = Alimentation(rt, store, metrics)
+    alimentation.brancher()
     sondes = Sondes(rt, settings, metrics)
     Purge(rt, settings, store)
-    app = rt.http_app("GRD — supervision", routes(rt, settings, store, sondes, metrics))
+    app = rt.http_app("GRD — supervision", routes(rt, settings, store, sondes, metrics, alimentation.dernieres))
     app.state.runtime = rt
     app.state.store = store
     app.state.sondes = sondes

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from services.supervision.store import SupervisionStore
 
 log = logging.getLogger(__name__)
 
+DERNIERES = 20
 RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
 
 
@@ -79,6 +81,8 @@ class Alimentation:
         self.rt = rt
         self.store = store
         self.metrics = metrics
+        # The last outcomes this instance counted, newest first (kept in memory: a restart starts it afresh).
+        self.dernieres: deque[dict[str, Any]] = deque(maxlen=DERNIERES)
 
     def brancher(self) -> None:
         """Register the kit consumers and start the taps with the runtime's background jobs."""
@@ -92,14 +96,20 @@ class Alimentation:
 
     async def acceptee(self, ctx: HandlerContext, evt: DemandeAccepteeV1) -> None:
         """Count an accepted demand (and its latency)."""
-        latence = await self.store.issue(str(evt.demande_message_id), evt.demande_type, True, None, ctx.envelope.occurred_at)
-        self._latence(latence)
+        await self._issue(str(evt.demande_message_id), evt.demande_type, None, ctx.envelope.occurred_at)
 
     async def refusee(self, ctx: HandlerContext, evt: DemandeRefuseeV1) -> None:
         """Count a refused demand by code (and its latency)."""
         demande = str(evt.demande_message_id or ctx.envelope.correlation_id)
-        latence = await self.store.issue(demande, evt.demande_type, False, evt.code, ctx.envelope.occurred_at)
-        self._latence(latence)
+        await self._issue(demande, evt.demande_type, evt.code, ctx.envelope.occurred_at)
+
+    async def _issue(self, demande: str, type_: str | None, code: str | None, at: datetime) -> None:
+        compte, latence = await self.store.issue(demande, type_, code is None, code, at)
+        if compte:
+            self._latence(latence)
+            self.dernieres.appendleft(
+                {"demande": demande, "type": type_ or "inconnu", "acceptee": code is None, "code": code, "le": at.isoformat(), "latence_s": latence}
+            )
 
     async def affaire(self, ctx: HandlerContext, evt: AffaireStatutChangeV1) -> None:
         """Follow an affaire's state (open ones only)."""

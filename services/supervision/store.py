@@ -15,6 +15,9 @@ MINUTES = "flux_minutes"
 DEMANDES = "demandes"
 AFFAIRES = "affaires"
 LETTRES = "lettres_mortes"
+DECISIONS = "lettres_mortes_decisions"
+#: Actions that settle a letter (at most one of them per letter, unless a failed redrive is undone).
+DECISIVES = ("reemettre", "ecarter")
 
 
 class SupervisionStore:
@@ -25,6 +28,7 @@ class SupervisionStore:
         self.demandes = db[DEMANDES]
         self.affaires = db[AFFAIRES]
         self.lettres = db[LETTRES]
+        self.decisions = db[DECISIONS]
 
     async def _compter(self, at: datetime, inc: dict[str, int]) -> None:
         await self.minutes.update_one({"_id": minute(at)}, {"$inc": inc}, upsert=True)
@@ -54,12 +58,12 @@ class SupervisionStore:
         await self._compter(recue_a, inc)
         return latence
 
-    async def issue(self, demande_id: str, type_: str | None, acceptee: bool, code: str | None, issue_a: datetime) -> float | None:
-        """Count a demand's outcome once; the latency from its publication when the demand was seen already."""
+    async def issue(self, demande_id: str, type_: str | None, acceptee: bool, code: str | None, issue_a: datetime) -> tuple[bool, float | None]:
+        """Count a demand's outcome once: (counted now, the latency from its publication when the demand was seen already)."""
         champs: dict[str, Any] = {"issue_a": issue_a, "acceptee": acceptee, "code": code}
         doc = await self._premiere_fois(demande_id, champs, "issue_a")
         if doc is None:
-            return None
+            return False, None
         type_ = type_ or str(doc.get("type") or "inconnu")
         inc = {f"{'acceptees' if acceptee else 'refusees'}.{_cle(type_)}": 1}
         if not acceptee:
@@ -69,7 +73,7 @@ class SupervisionStore:
             latence = (issue_a - _utc(doc["recue_a"])).total_seconds()
             inc[f"latences.{_cle(classe_latence(latence))}"] = 1
         await self._compter(issue_a, inc)
-        return latence
+        return True, latence
 
     async def buckets(self, depuis: datetime) -> list[dict[str, Any]]:
         """The per-minute documents from `depuis` on (the collection holds one document per minute of retention)."""
@@ -122,21 +126,31 @@ class SupervisionStore:
         return await self.lettres.find_one({"_id": lettre_id})
 
     async def passer(self, lettre_id: str, action: str, par: str) -> dict[str, Any]:
-        """Move a dead letter through an action, guarded by its current state (two operators cannot both succeed)."""
+        """Move a dead letter through an action; of two operators acting on one letter at once, one succeeds.
+
+        The guard is the insert of the letter's decision (redrive or discard) under the letter's id: a unique `_id`
+        admits one insert, on MongoDB and on FerretDB alike (whose conditional updates are not all atomic).
+        """
         doc = await self.lettres.find_one({"_id": lettre_id}, {"etat": 1})
         if doc is None:
             raise KeyError(lettre_id)
         avant = str(doc["etat"])
         apres = transition(avant, action)
-        trace = {"action": action, "par": par, "le": datetime.now(UTC), "de": avant, "vers": apres}
-        # The filter on the state is the guard: of two concurrent actions, one update matches, the other finds nothing.
+        le = datetime.now(UTC)
+        if action in DECISIVES:
+            try:
+                await self.decisions.insert_one({"_id": lettre_id, "action": action, "par": par, "le": le})
+            except DuplicateKeyError:
+                raise TransitionRefusee(f"lettre morte {lettre_id} déjà traitée : action {action} impossible") from None
+        elif action == "annuler_reemission":
+            await self.decisions.delete_one({"_id": lettre_id, "action": "reemettre"})
+        trace = {"action": action, "par": par, "le": le, "de": avant, "vers": apres}
         fait = await self.lettres.find_one_and_update(
-            {"_id": lettre_id, "etat": avant},
-            {"$set": {"etat": apres, "par": par, "le_traitement": trace["le"]}, "$push": {"historique": trace}},
+            {"_id": lettre_id},
+            {"$set": {"etat": apres, "par": par, "le_traitement": le}, "$push": {"historique": trace}},
             return_document=ReturnDocument.AFTER,
         )
-        if fait is None:
-            raise TransitionRefusee(f"lettre morte {lettre_id} modifiée entre-temps : action {action} impossible")
+        assert fait is not None
         return fait
 
 
