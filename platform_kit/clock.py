@@ -26,9 +26,12 @@ from aiokafka.errors import TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, Gauge
 from rich.console import Console
 
+from contracts.topics import HORLOGE
+from platform_kit.kafka_client import kafka_options
+
 log = logging.getLogger(__name__)
 
-TOPIC = "grd.horloge.v1"
+TOPIC = HORLOGE.name
 NOM_PAR_DEFAUT = "grd"
 FUSEAU = ZoneInfo("Europe/Paris")
 
@@ -122,7 +125,6 @@ class ClockControl:
         """Apply every offset published for this clock, from the topic's beginning; retry while Kafka is away."""
         while True:
             try:
-                await creer_topic(self.bootstrap, self.topic)
                 await self._lire(clock)
             except asyncio.CancelledError:
                 raise
@@ -131,7 +133,7 @@ class ClockControl:
                 await asyncio.sleep(2)
 
     async def _lire(self, clock: Clock) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", **kafka_options())
         await consumer.start()
         try:
             tp = TopicPartition(self.topic, 0)
@@ -159,8 +161,8 @@ def lire_decalage(key: bytes | None, value: bytes | None, nom: str) -> timedelta
 
 
 async def creer_topic(bootstrap: str, topic: str = TOPIC) -> None:
-    """Create the compacted control topic when missing (one partition: the offsets of every clock, in order)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    """Create the control topic when missing (infra/up.sh creates it with the others; a service may not create topics)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_options())
     await admin.start()
     try:
         if topic in set(await admin.list_topics()):
@@ -189,7 +191,7 @@ async def decalage_publie(bootstrap: str, nom: str = NOM_PAR_DEFAUT, topic: str 
 async def publier_decalage(bootstrap: str, decalage: timedelta, nom: str = NOM_PAR_DEFAUT, topic: str = TOPIC) -> None:
     """Publish the offset of the clock `nom`: every service whose control is on follows it within a second or so."""
     await creer_topic(bootstrap, topic)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **kafka_options())
     await producer.start()
     try:
         valeur = {"decalage_s": decalage.total_seconds(), "regle_le": datetime.now(UTC).isoformat()}
