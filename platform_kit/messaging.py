@@ -1,7 +1,9 @@
 """At-least-once consumption: decode, deduplicate, dispatch to a typed handler, retry, dead-letter, then commit.
 
 Offsets are committed in batches (every `commit_every` messages or `commit_interval_s`), and only ever the offset
-after a message whose effect is durable: a crash redelivers at most one batch, which the inbox deduplicates.
+after a message whose effect is durable: a crash redelivers at most one batch, which the aggregates' records
+deduplicate. Each partition has a lane that never dies: whatever a record does, it ends with its effect, a refusal
+or a dead letter, and the lane takes the next one.
 """
 
 from __future__ import annotations
@@ -9,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import logging
+import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import TopicPartition
-from faststream.kafka import KafkaMessage
+from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 
 from contracts.base import WireModel
@@ -25,31 +31,84 @@ from contracts.catalogue import spec_for, spec_for_model
 from contracts.envelope import Envelope, new_envelope
 from contracts.references import event_id
 from contracts.topics import DLQ, Topic
-from platform_kit.errors import INFRASTRUCTURE_ERRORS, TransientError
+from platform_kit.errors import INFRASTRUCTURE_ERRORS, PERMANENT_KAFKA_ERRORS, TransientError
 from platform_kit.logs import correlation_id
-from platform_kit.store import ConcurrencyConflict, Delivery, current_delivery
-
-if TYPE_CHECKING:
-    from platform_kit.runtime import Runtime
+from platform_kit.metrics import Metrics
+from platform_kit.settings import KitSettings
+from platform_kit.store import AggregateStore, ConcurrencyConflict, Delivery, Inbox, Loaded, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=WireModel)
+T = TypeVar("T")
 Outgoing = tuple[str, Envelope]
 Handler = Callable[["HandlerContext", Any], Awaitable[None]]
 InvalidHook = Callable[[Envelope, str], Awaitable[list[Outgoing]]]
+#: Called once a message is given up for good (dead-lettered): commits the outcome its sender is owed (a demand's
+#: DemandeRefusee ERREUR_TECHNIQUE) in a record keyed by the message, so that no later copy gets a second outcome.
+FailureHook = Callable[["HandlerContext", str], Awaitable[None]]
 
 _SAME: Any = object()
 MAX_CONFLICT_RETRIES = 50
+#: A dead letter keeps the original bytes up to this size (redrive needs them); a larger body is cut, and its origin
+#: (topic/partition/offset in the headers) says where the whole record still is.
+DLQ_BODY_LIMIT = 1024 * 1024
+#: Envelope fields copied into a salvaged envelope (unreadable message) when they are short enough to be sane.
+_SALVAGE_MAX = 64
+
+
+class ConsumerHost(Protocol):
+    """What a consumer needs from the runtime that hosts it (the runtime implements it; no import back to it)."""
+
+    settings: KitSettings
+    metrics: Metrics
+    broker: KafkaBroker
+    inbox: Inbox
+    transient_budget_s: float
+
+    def now(self) -> datetime:
+        """The platform clock."""
+        ...
+
+    async def wait_out_outages(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a plumbing call, waiting out broker/store outages."""
+        ...
+
+    def unit_of_work(self, work: UnitOfWork) -> AbstractAsyncContextManager[None]:
+        """Scope publishing, at its end, the leftovers of the aggregates the work loaded."""
+        ...
+
+    async def dead_letter(self, body: bytes, key: bytes | None, origin: str, consumer: str, error: str, attempts: int) -> None:
+        """Send a record to the dead-letter topic."""
+        ...
+
+    async def publish(self, topic: str, envelope: Envelope) -> None:
+        """Publish one envelope directly."""
+        ...
 
 
 @dataclass
 class HandlerContext:
-    """What a handler knows of the message it handles, and how it builds the events it causes."""
+    """What a handler knows of the message it handles, and how it reads aggregates and builds the events it causes.
+
+    `work` is the message's unit of work: pass the context to `load` so that the aggregate knows which record is being
+    applied (exact redelivery detection) and what a crash left to publish. `received_at`: when the platform received
+    the message, by the platform clock — decisions use it, never the sender's `occurred_at`.
+    """
 
     envelope: Envelope
     consumer: str
+    work: UnitOfWork = field(default=None)  # type: ignore[assignment]
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _emitted: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        if self.work is None:
+            self.work = UnitOfWork(message_id=str(self.envelope.message_id))
+
+    async def load(self, store: AggregateStore, aggregate_id: str) -> Loaded:
+        """Read an aggregate within this message's unit of work."""
+        return await store.load(aggregate_id, self.work)
 
     def emit(self, payload: WireModel, *, key: str | None = None, fournisseur: Any = _SAME) -> Outgoing:
         """Build an event caused by this message; its id is derived from the message id, so a replay gives the same id."""
@@ -67,10 +126,67 @@ class HandlerContext:
         return spec.topic_for(payload).name, env
 
 
+@dataclass
+class Lane:
+    """One partition's lane: its buffer, its task, and its progress (what /health and grd_lane_stalled read)."""
+
+    queue: asyncio.Queue[KafkaMessage]
+    task: asyncio.Task[None] | None = None
+    busy: bool = False
+    last_progress: float = field(default_factory=time.monotonic)
+
+    def stalled(self, after_s: float) -> bool:
+        """True when the lane holds records and has finished none for `after_s` seconds."""
+        return (self.busy or not self.queue.empty()) and time.monotonic() - self.last_progress > after_s
+
+
+def salvage_envelope(body: bytes) -> Envelope | None:
+    """What can be read of an envelope that failed validation: enough to refuse the message, or None.
+
+    Needs a JSON object with a UUID `message_id` and a string `type`; every other field is taken only when sane
+    (short strings), so the refusal it leads to stays small whatever the sender put in the message.
+    """
+    try:
+        raw = json.loads(body)
+        if not isinstance(raw, dict):
+            return None
+        message_id = uuid.UUID(str(raw.get("message_id")))
+    except (ValueError, TypeError):
+        return None
+    kind = raw.get("type")
+    if not isinstance(kind, str) or not kind or len(kind) > _SALVAGE_MAX:
+        return None
+    payload = raw.get("payload") if isinstance(raw.get("payload"), dict) else {}
+    pds = payload.get("pds") if isinstance(payload, dict) else None
+    pds = pds if isinstance(pds, str) and 0 < len(pds) <= _SALVAGE_MAX else None
+    fournisseur = raw.get("fournisseur")
+    fournisseur = fournisseur if isinstance(fournisseur, str) and 0 < len(fournisseur) <= _SALVAGE_MAX else None
+    version = raw.get("version")
+    return Envelope.model_construct(
+        message_id=message_id,
+        type=kind,
+        version=version if isinstance(version, int) and 0 < version < 100 else 1,
+        occurred_at=datetime.now(UTC),
+        correlation_id=message_id,
+        causation_id=None,
+        fournisseur=fournisseur,
+        key=pds or "inconnu",
+        payload={"pds": pds} if pds else {},
+    )
+
+
 class Consumer:
     """One consumer group over some topics, dispatching each catalogue type to its typed handler."""
 
-    def __init__(self, runtime: Runtime, name: str, topics: tuple[Topic, ...], on_invalid: InvalidHook | None, inbox: bool = True) -> None:
+    def __init__(
+        self,
+        runtime: ConsumerHost,
+        name: str,
+        topics: tuple[Topic, ...],
+        on_invalid: InvalidHook | None,
+        inbox: bool = True,
+        on_failure: FailureHook | None = None,
+    ) -> None:
         self.runtime = runtime
         # False: the handlers deduplicate through the aggregates they commit (`Loaded.applied`), so the consumer skips
         # its own inbox record (a read and a write per message). Malformed payloads still use the inbox.
@@ -79,6 +195,7 @@ class Consumer:
         self.group_id = f"{runtime.settings.service_name}.{name}"
         self.topics = topics
         self.on_invalid = on_invalid
+        self.on_failure = on_failure
         self.handlers: dict[type[WireModel], Handler] = {}
         self.filters: dict[type[WireModel], Callable[[dict[str, Any]], bool]] = {}
         self.subscriber: Any = None
@@ -90,7 +207,7 @@ class Consumer:
         # Set when a record was dead-lettered: its offset is committed at once, so a crash cannot dead-letter it twice.
         self._commit_now = False
         # One lane per partition: records of a partition are handled in order, partitions concurrently.
-        self._lanes: dict[TopicPartition, tuple[asyncio.Queue[KafkaMessage], asyncio.Task[None]]] = {}
+        self._lanes: dict[TopicPartition, Lane] = {}
         self._stopping = False
 
     def handles(
@@ -147,30 +264,83 @@ class Consumer:
         tp = TopicPartition(rec.topic, rec.partition)
         lane = self._lanes.get(tp)
         if lane is None:
-            queue: asyncio.Queue[KafkaMessage] = asyncio.Queue(maxsize=self.runtime.settings.lane_buffer)
+            lane = Lane(asyncio.Queue(maxsize=self.runtime.settings.lane_buffer))
             # A fresh context: the lane must not inherit the context variables of the record that happened to open it.
-            task = asyncio.create_task(self._drain(queue), name=f"{self.group_id}:{tp.topic}/{tp.partition}", context=contextvars.Context())
-            lane = (queue, task)
+            lane.task = asyncio.create_task(self._drain(tp, lane), name=f"{self.group_id}:{tp.topic}/{tp.partition}", context=contextvars.Context())
             self._lanes[tp] = lane
-        await lane[0].put(msg)
+        await lane.queue.put(msg)
 
-    async def _drain(self, queue: asyncio.Queue[KafkaMessage]) -> None:
+    async def _drain(self, tp: TopicPartition, lane: Lane) -> None:
+        """A lane's loop. It never dies: a record whose handling raises anyway is given up (dead letter, outcome)."""
+        metrics = self.runtime.metrics
+        progress = metrics.lane_records.labels(metrics.service, self.group_id, tp.topic, str(tp.partition))
         while True:
-            msg = await queue.get()
-            await self.process(msg)
+            msg = await lane.queue.get()
+            lane.busy = True
+            try:
+                await self.process(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("record handling failed outside the retry loop; giving it up")
+                await self._give_up_safely(msg, exc)
+            finally:
+                lane.busy = False
+                lane.last_progress = time.monotonic()
+            progress.inc()
+
+    async def _give_up_safely(self, msg: KafkaMessage, exc: BaseException) -> None:
+        """Dead-letter a record whose handling broke, give its sender the outcome it is owed, acknowledge it."""
+        rec: Any = msg.raw_message
+        origin = f"{getattr(rec, 'topic', '?')}/{getattr(rec, 'partition', '?')}/{getattr(rec, 'offset', '?')}"
+        body: bytes = msg.body if isinstance(msg.body, bytes) else bytes(msg.body)
+        try:
+            env = Envelope.model_validate_json(body)
+        except (ValueError, ValidationError):
+            env = None
+        try:
+            await self._dead_letter(body, getattr(rec, "key", None), origin, self.group_id, f"erreur: {exc!r}", 1)
+            if env is not None:
+                await self._failure_outcome(self._context(env, rec), repr(exc))
+        except Exception:
+            log.exception("giving a record up failed too; acknowledging it (its dead letter may be missing)")
+        await self._ack(msg)
+
+    def stalled_lanes(self) -> list[TopicPartition]:
+        """The partitions whose lane holds records and has made no progress for `lane_stall_s`."""
+        after = self.runtime.settings.lane_stall_s
+        return [tp for tp, lane in self._lanes.items() if lane.stalled(after)]
+
+    def lanes(self) -> dict[TopicPartition, Lane]:
+        """The current lanes, by partition."""
+        return dict(self._lanes)
 
     async def stop_lanes(self) -> None:
         """Stop handling (records buffered or in progress are not acknowledged: they are redelivered)."""
         self._stopping = True
         lanes, self._lanes = self._lanes, {}
-        for _, task in lanes.values():
-            task.cancel()
-        for _, task in lanes.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for lane in lanes.values():
+            if lane.task is not None:
+                lane.task.cancel()
+        for lane in lanes.values():
+            if lane.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lane.task
+
+    def _context(self, env: Envelope, rec: Any) -> HandlerContext:
+        delivery = Delivery(
+            self.group_id,
+            str(getattr(rec, "topic", "?")),
+            int(getattr(rec, "partition", -1)),
+            int(getattr(rec, "offset", -1)),
+            str(env.message_id),
+            int(getattr(rec, "timestamp", -1) or -1),
+        )
+        work = UnitOfWork(message_id=str(env.message_id), delivery=delivery)
+        return HandlerContext(env, self.group_id, work=work, received_at=self.runtime.now())
 
     async def process(self, msg: KafkaMessage) -> None:
-        """Handle one record end to end; never raises, commits the offset once the effect is durable."""
+        """Handle one record end to end and commit its offset once the effect is durable."""
         rec = msg.raw_message
         origin = f"{getattr(rec, 'topic', '?')}/{getattr(rec, 'partition', '?')}/{getattr(rec, 'offset', '?')}"
         body: bytes = msg.body if isinstance(msg.body, bytes) else bytes(msg.body)
@@ -179,34 +349,40 @@ class Consumer:
         try:
             env = Envelope.model_validate_json(body)
         except (ValueError, ValidationError) as exc:
-            await self._dead_letter(body, getattr(rec, "key", None), origin, self.group_id, f"message illisible: {exc}", 1)
+            detail = _validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)[:500]
+            salvaged = salvage_envelope(body)
+            if salvaged is not None and self.on_invalid is not None:
+                # Readable enough to owe its sender a refusal (e.g. an oversized key): the refusal is built from the
+                # salvaged, bounded fields only.
+                await self._refuse_invalid(self._context(salvaged, rec), f"enveloppe invalide: {detail}")
+            await self._dead_letter(body, getattr(rec, "key", None), origin, self.group_id, f"message illisible: {detail}", 1)
             metrics.messages.labels(svc, "-", "illisible").inc()
             await self._ack(msg)
             return
+        ctx = self._context(env, rec)
         token = correlation_id.set(str(env.correlation_id))
-        delivery = current_delivery.set(
-            Delivery(
-                self.group_id,
-                str(getattr(rec, "topic", "?")),
-                int(getattr(rec, "partition", -1)),
-                int(getattr(rec, "offset", -1)),
-                str(env.message_id),
-            )
-        )
         try:
-            await self._dispatch(msg, env, body, origin)
+            await self._dispatch(ctx, body, origin)
         finally:
-            current_delivery.reset(delivery)
             correlation_id.reset(token)
         await self._ack(msg)
 
-    async def _dispatch(self, msg: KafkaMessage, env: Envelope, body: bytes, origin: str) -> None:
+    async def _refuse_invalid(self, ctx: HandlerContext, detail: str) -> None:
+        hook = self.on_invalid
+        assert hook is not None
+        async with self.runtime.unit_of_work(ctx.work):
+            events = await self.runtime.wait_out_outages(lambda: hook(ctx.envelope, detail))
+        for topic, out in events:
+            await self._publish_retrying(topic, out)
+
+    async def _dispatch(self, ctx: HandlerContext, body: bytes, origin: str) -> None:
+        env = ctx.envelope
         metrics = self.runtime.metrics
         svc = metrics.service
         spec = spec_for(env.type, env.version)
         if spec is None:
-            await self._dead_letter(body, env.key.encode(), origin, self.group_id, f"type inconnu: {env.type} v{env.version}", 1)
-            metrics.messages.labels(svc, env.type, "type_inconnu").inc()
+            await self._dead_letter(body, env.key.encode(), origin, self.group_id, f"type inconnu: {env.type[:100]} v{env.version}", 1)
+            metrics.messages.labels(svc, "-", "type_inconnu").inc()
             return
         handler = self.handlers.get(spec.model)
         if handler is None:
@@ -232,63 +408,92 @@ class Consumer:
                 return
             detail = _validation_summary(exc)
             if self.on_invalid is not None:
-                hook = self.on_invalid
-                events = await hook(env, detail)
-                for topic, out in events:
-                    await self._publish_retrying(topic, out)
+                await self._refuse_invalid(ctx, detail)
             await self._dead_letter(body, env.key.encode(), origin, self.group_id, f"schéma invalide: {detail}", 1)
             metrics.messages.labels(svc, hname, "schema_invalide").inc()
             await self.runtime.wait_out_outages(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, "invalide"))
             return
         start = time.perf_counter()
-        # A redelivered message may find its aggregates already committed, with events a crash kept from publishing.
-        async with self.runtime.publishing_leftovers():
-            outcome = await self._run_handler(handler, env, payload, body, origin)
+        outcome = await self._run_handler(handler, ctx, payload, body, origin)
         metrics.latency.labels(svc, hname).observe(time.perf_counter() - start)
         metrics.messages.labels(svc, hname, outcome).inc()
-        if self.inbox:
+        # A message given up without an outcome owed is not marked: a redrive of its dead letter must reach the handler.
+        if self.inbox and (outcome == "ok" or (outcome == "lettre_morte" and self.on_failure is not None)):
             await self.runtime.wait_out_outages(lambda: self.runtime.inbox.mark(self.group_id, env.message_id, outcome))
 
-    async def _run_handler(self, handler: Handler, env: Envelope, payload: WireModel, body: bytes, origin: str) -> str:
+    async def _run_handler(self, handler: Handler, ctx: HandlerContext, payload: WireModel, body: bytes, origin: str) -> str:
+        """Run the handler until it succeeds, waiting out outages; give the message up after too many failures."""
         settings = self.runtime.settings
         metrics = self.runtime.metrics
+        env = ctx.envelope
         attempt = 0
         conflicts = 0
         transient_since: float | None = None
         while True:
             attempt += 1
+            error: BaseException | None = None
             try:
-                await handler(HandlerContext(env, self.group_id), payload)
+                # Each attempt is a unit of work: a redelivered message may find its aggregates already committed, with
+                # events a crash kept from publishing; they go out at its end.
+                ctx.work.leftovers.clear()
+                async with self.runtime.unit_of_work(ctx.work):
+                    await handler(ctx, payload)
                 return "ok"
-            except ConcurrencyConflict:
+            except ConcurrencyConflict as exc:
                 conflicts += 1
                 attempt -= 1
                 metrics.retries.labels(metrics.service, "conflit").inc()
                 if conflicts > MAX_CONFLICT_RETRIES:
-                    raise
-                continue
+                    error = exc
+                else:
+                    # Back off with jitter: the writers that collided must not collide again in lockstep.
+                    await asyncio.sleep(min(0.002 * 2 ** min(conflicts, 8), 0.5) * random.uniform(0.5, 1.5))
+                    continue
+            except PERMANENT_KAFKA_ERRORS as exc:
+                error = exc  # the same publication fails whatever we wait: give up now
             except TransientError as exc:
                 attempt -= 1
                 now = time.monotonic()
                 transient_since = transient_since or now
                 metrics.retries.labels(metrics.service, "transitoire").inc()
-                if now - transient_since > self.runtime.transient_budget_s:
-                    await self._dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt + 1)
-                    return "lettre_morte"
-                log.warning("transient failure, retrying: %r", exc)
-                await asyncio.sleep(settings.backoff_max_s)
+                if now - transient_since <= self.runtime.transient_budget_s:
+                    log.warning("transient failure, retrying: %r", exc)
+                    await asyncio.sleep(settings.backoff_max_s)
+                    continue
+                error = exc
             except INFRASTRUCTURE_ERRORS as exc:
                 attempt -= 1
                 metrics.retries.labels(metrics.service, "infrastructure").inc()
                 log.warning("infrastructure unavailable, retrying: %r", exc)
                 await asyncio.sleep(settings.backoff_max_s)
+                continue
             except Exception as exc:
                 log.exception("handler failed (attempt %d/%d)", attempt, settings.max_attempts)
                 metrics.retries.labels(metrics.service, "echec").inc()
-                if attempt >= settings.max_attempts:
-                    await self._dead_letter(body, env.key.encode(), origin, self.group_id, repr(exc), attempt)
-                    return "lettre_morte"
-                await asyncio.sleep(min(settings.backoff_initial_s * 2 ** (attempt - 1), settings.backoff_max_s))
+                if attempt < settings.max_attempts:
+                    await asyncio.sleep(min(settings.backoff_initial_s * 2 ** (attempt - 1), settings.backoff_max_s))
+                    continue
+                error = exc
+            await self._dead_letter(body, env.key.encode(), origin, self.group_id, repr(error), max(attempt, 1))
+            await self._failure_outcome(ctx, repr(error))
+            return "lettre_morte"
+
+    async def _failure_outcome(self, ctx: HandlerContext, error: str) -> None:
+        """Give the sender of a message given up for good the outcome it is owed (the consumer's failure hook)."""
+        hook = self.on_failure
+        if hook is None:
+            return
+        for attempt in range(1, 4):
+            try:
+                ctx.work.leftovers.clear()
+                async with self.runtime.unit_of_work(ctx.work):
+                    await self.runtime.wait_out_outages(lambda: hook(ctx, error))
+                return
+            except ConcurrencyConflict:
+                await asyncio.sleep(0.01 * attempt)
+            except Exception:
+                log.exception("failure outcome could not be recorded (attempt %d)", attempt)
+                await asyncio.sleep(self.runtime.settings.backoff_initial_s * attempt)
 
     async def _dead_letter(self, body: bytes, key: bytes | None, origin: str, consumer: str, error: str, attempts: int) -> None:
         self._commit_now = True

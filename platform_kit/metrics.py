@@ -33,6 +33,24 @@ class Metrics:
         )
         self.retries = Counter("grd_retries_total", "Handler retries.", ["service", "kind"], registry=self.registry)
         self.published = Counter("grd_outbox_published_total", "Events published from the outbox.", ["service"], registry=self.registry)
+        self.lane_records = Counter(
+            "grd_lane_records_total",
+            "Records a partition lane finished (handled, refused or dead-lettered): its progress.",
+            ["service", "group", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.lane_stalled = Gauge(
+            "grd_lane_stalled",
+            "1 when a partition lane holds records and has finished none for lane_stall_s seconds (also makes /health 503).",
+            ["service", "group", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.undeliverable = Counter(
+            "grd_outbox_undeliverable_total",
+            "Outbox events Kafka refused for good (too large, forbidden topic): dead-lettered, not retried.",
+            ["service"],
+            registry=self.registry,
+        )
 
         self.store_commands = Counter(
             "grd_store_commands_total",

@@ -22,6 +22,9 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from platform_kit.errors import PERMANENT_KAFKA_ERRORS, PermanentPublishError
+from platform_kit.kafka_client import kafka_options
+
 log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes, bytes | None, dict[str, str]]
@@ -31,9 +34,10 @@ _NEEDS_NEW_PRODUCER = (OutOfOrderSequenceNumber, UnknownProducerId, ProducerFenc
 class Producer:
     """Sends records in order and waits for every acknowledgement; resets itself on unrecoverable producer state."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+    def __init__(self, bootstrap_servers: str, client_id: str, max_request_size: int = 4 * 1024 * 1024) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
+        self.max_request_size = max_request_size
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self.resets = 0
@@ -42,10 +46,12 @@ class Producer:
         return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             client_id=self.client_id,
+            **kafka_options(),
             acks="all",
             enable_idempotence=True,
             linger_ms=1,
             request_timeout_ms=15000,
+            max_request_size=self.max_request_size,
         )
 
     async def start(self) -> None:
@@ -75,18 +81,30 @@ class Producer:
             await self.start()
 
     async def send_all(self, records: Sequence[Record]) -> None:
-        """Enqueue every record (order kept per partition), then wait for every acknowledgement."""
+        """Enqueue every record (order kept per partition), then wait for every acknowledgement.
+
+        Records refused for what they are (too large, forbidden or invalid topic) do not stop the others: once every
+        acknowledgement is in, PermanentPublishError names them. Outages and lost producer state raise as before.
+        """
         if self._producer is None:
             await self.start()
         producer = self._producer
         assert producer is not None
+        failed: list[tuple[int, BaseException]] = []
         try:
-            futures = [
-                await producer.send(topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()])
-                for topic, value, key, headers in records
-            ]
-            for future in futures:
-                await future
+            futures = []
+            for index, (topic, value, key, headers) in enumerate(records):
+                try:
+                    futures.append((index, await producer.send(topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()])))
+                except PERMANENT_KAFKA_ERRORS as exc:
+                    failed.append((index, exc))
+            for index, future in futures:
+                try:
+                    await future
+                except PERMANENT_KAFKA_ERRORS as exc:
+                    failed.append((index, exc))
         except _NEEDS_NEW_PRODUCER as exc:
             await self._reset(exc)
             raise KafkaError(f"producer reset after {exc!r}; retry") from exc
+        if failed:
+            raise PermanentPublishError(sorted(failed, key=lambda f: f[0]))

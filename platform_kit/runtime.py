@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Response
@@ -16,14 +17,16 @@ from faststream.specification import AsyncAPI
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from platform_kit.auth import authenticator_from_settings
-from platform_kit.errors import INFRASTRUCTURE_ERRORS
+from platform_kit.clock import Clock
+from platform_kit.errors import INFRASTRUCTURE_ERRORS, PERMANENT_KAFKA_ERRORS, PermanentPublishError
+from platform_kit.kafka_client import faststream_security
 from platform_kit.logs import configure_logging
-from platform_kit.messaging import DLQ_TOPIC, Consumer, HandlerContext, InvalidHook, Outgoing, dead_letter_headers
+from platform_kit.messaging import DLQ_BODY_LIMIT, DLQ_TOPIC, Consumer, FailureHook, HandlerContext, InvalidHook, Outgoing, dead_letter_headers
 from platform_kit.metrics import Metrics
 from platform_kit.outbox import OutboxRelay
 from platform_kit.producer import Producer
 from platform_kit.settings import KitSettings
-from platform_kit.store import AggregateStore, CommandCounter, ConcurrencyConflict, Inbox, Loaded, make_client, unpublished
+from platform_kit.store import AggregateStore, CommandCounter, ConcurrencyConflict, Inbox, Loaded, UnitOfWork, make_client
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,6 +41,7 @@ class Runtime:
         self.settings = settings
         self.transient_budget_s = transient_budget_s
         self.metrics = Metrics(settings.service_name)
+        self.clock = Clock.from_settings(settings, self.metrics.registry)
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             acks="all",
@@ -46,12 +50,13 @@ class Runtime:
             client_id=f"grd-{settings.service_name}",
             request_timeout_ms=15000,
             logger=logging.getLogger(f"faststream.{settings.service_name}"),
+            security=faststream_security(), allow_auto_create_topics=False,  # topics come from infra/up.sh; services may not create any
         )
         self.auth = authenticator_from_settings(settings.api_accounts)
         self.mongo = make_client(settings.mongodb_url, [CommandCounter(self._count_store_command)])
         self.db = self.mongo[settings.database_name]
         self.inbox = Inbox(self.db, settings.inbox_partitions)
-        self.producer = Producer(settings.kafka_bootstrap_servers, f"grd-{settings.service_name}")
+        self.producer = Producer(settings.kafka_bootstrap_servers, f"grd-{settings.service_name}", max_request_size=settings.max_message_bytes)
         self.relay = OutboxRelay(
             self.producer,
             self.metrics,
@@ -59,6 +64,8 @@ class Runtime:
             settings.outbox_full_sweep_interval_s,
             initial_delay_s=settings.outbox_first_sweep_delay_s,
             pace_s=0.02,
+            sweep_min_age_s=settings.outbox_sweep_min_age_s,
+            undeliverable=self._undeliverable,
         )
         self.consumers: list[Consumer] = []
         self.startup_hooks: list[StartupHook] = []
@@ -81,9 +88,12 @@ class Runtime:
             self.relay.register(store)
         return store
 
-    def consumer(self, name: str, *topics: Topic, on_invalid: InvalidHook | None = None, inbox: bool = True) -> Consumer:
-        """A consumer group of this service over some topics (`inbox=False`: see Consumer.inbox)."""
-        consumer = Consumer(self, name, topics, on_invalid, inbox)
+    def consumer(
+        self, name: str, *topics: Topic, on_invalid: InvalidHook | None = None, inbox: bool = True, on_failure: FailureHook | None = None
+    ) -> Consumer:
+        """A consumer group of this service over some topics (`inbox=False`: see Consumer.inbox; `on_failure`: the
+        outcome owed to the sender of a message given up for good, see messaging.FailureHook)."""
+        consumer = Consumer(self, name, topics, on_invalid, inbox, on_failure)
         self.consumers.append(consumer)
         return consumer
 
@@ -91,39 +101,60 @@ class Runtime:
         self.metrics.store_commands.labels(self.metrics.service, command, collection).inc()
         self.metrics.store_seconds.labels(self.metrics.service, command).inc(seconds)
 
+    def now(self) -> datetime:
+        """The platform clock (moved forward in demo/test mode, see platform_kit.clock)."""
+        return self.clock.now()
+
     async def commit(self, store: AggregateStore, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]) -> None:
         """Write state + processed mark + events atomically, then publish the events at once (the sweeper is the safety net)."""
+        work = ctx.work
+        cause = str(ctx.envelope.message_id)
         self.relay.begin(store, loaded.id)
         try:
             version, entries = await store.commit(loaded, state, ctx.envelope.message_id, events)
-            pending = unpublished.get()
-            if pending:
-                pending.pop(store.ref(loaded.id), None)  # its leftovers go out below, before the new events
-            if entries:
-                await self._publish_in_order(store, loaded.id, version, entries)
+            if work.leftovers.pop(store.ref(loaded.id), None) is not None:
+                # An earlier handling of this message left events here: publish them and ours, in the order queued.
+                await self._publish_in_order(store, loaded.id, lambda: self.relay.flush(store, loaded.id, cause=cause), cause)
+            elif entries:
+                others = any(e.get("cause") != cause for e in loaded.outbox.values())
+                await self._publish_in_order(
+                    store, loaded.id, lambda: self.relay.publish_committed(store, loaded.id, version, entries, others_pending=others), cause
+                )
         finally:
             self.relay.end(store, loaded.id)
 
     @contextlib.asynccontextmanager
-    async def publishing_leftovers(self) -> AsyncIterator[None]:
-        """A unit of work that publishes, at its end, what a crash left in the outboxes of the aggregates it loaded.
+    async def unit_of_work(self, work: UnitOfWork) -> AsyncIterator[None]:
+        """Scope of one message's handling (or one item of a background job): at its end, publish what an earlier
+        handling of the same message committed but a crash kept from being published (the `leftovers` its loads found).
 
-        Consumers wrap every handler in it; a background job that commits aggregates wraps each item of work in it,
-        so that its stores need no periodic sweep either. Broker or store outages are waited out.
+        Broker or store outages are waited out.
         """
-        token = unpublished.set({})
-        try:
-            yield
-            for store, aggregate_id in list((unpublished.get() or {}).values()):
-                await self.wait_out_outages(functools.partial(self.relay.flush, store, aggregate_id))
-        finally:
-            unpublished.reset(token)
+        yield
+        if work.message_id:
+            for store, aggregate_id in list(work.leftovers.values()):
+                await self.wait_out_outages(functools.partial(self.relay.flush, store, aggregate_id, cause=work.message_id))
+        work.leftovers.clear()
+
+    @contextlib.asynccontextmanager
+    async def publishing_leftovers(self) -> AsyncIterator[UnitOfWork]:
+        """One item of a background job as a unit of work whose cause is known only once the item is decided.
+
+        Load with the yielded work (`store.load(id, work)`: every aggregate holding outbox entries is noted), set
+        `work.message_id` to the item's deterministic cause and build the HandlerContext with `work=work`; at the end,
+        what an earlier run of the same item left unpublished goes out.
+        """
+        work = UnitOfWork(message_id="")
+        async with self.unit_of_work(work):
+            yield work
 
     async def wait_out_outages(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run a plumbing call, waiting out broker/store outages (capped backoff) instead of failing the work."""
         while True:
             try:
                 return await call()
+            except PERMANENT_KAFKA_ERRORS:
+                raise  # not an outage: waiting would not help
             except INFRASTRUCTURE_ERRORS as exc:
                 log.warning("infrastructure unavailable, retrying: %r", exc)
                 await asyncio.sleep(self.settings.backoff_max_s)
@@ -135,27 +166,28 @@ class Runtime:
         existing aggregate is a real conflict (ConcurrencyConflict: the handler runs again and should load it).
         """
         try:
-            await self.commit(store, Loaded(id=aggregate_id, state={}, version=0), state, ctx, events)
+            await self.commit(store, Loaded(id=aggregate_id, state={}, version=0, work=ctx.work), state, ctx, events)
             return True
         except ConcurrencyConflict:
-            if (await store.load(aggregate_id)).applied(ctx.envelope.message_id):
+            if (await store.load(aggregate_id, ctx.work)).applied(ctx.envelope.message_id):
                 return False
             raise
 
-    async def _publish_in_order(self, store: AggregateStore, aggregate_id: str, version: int, entries: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _publish_in_order(self, store: AggregateStore, aggregate_id: str, publish: Callable[[], Awaitable[None]], cause: str) -> None:
         """Publish what a commit queued before the consumer moves on, so a later message's events never overtake these.
 
         The events are durable in the outbox already: while the broker is unreachable we wait here (the consumer could
         not go on anyway). If this process dies meanwhile, the message is redelivered (its offset is not committed)
-        and the consumer publishes the leftovers of the aggregates it loads before going on.
+        and the consumer publishes the leftovers of the aggregates it loads before going on. Entries Kafka refuses for
+        good are dead-lettered by the relay, not retried.
         """
         attempt = 0
         while True:
             try:
-                await self.relay.publish_committed(store, aggregate_id, version, entries)
+                await publish()
                 return
             except asyncio.CancelledError:
-                self.relay.remember(store, aggregate_id)
+                self.relay.remember(store, aggregate_id, cause)
                 raise
             except Exception:
                 attempt += 1
@@ -164,24 +196,55 @@ class Runtime:
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Publish one envelope directly (for effects that need no store write, e.g. a refusal of an unreadable demand)."""
-        await self.producer.send_all([(topic, envelope.model_dump_json().encode(), envelope.key.encode(), {"content-type": "application/json"})])
+        try:
+            await self.producer.send_all([(topic, envelope.model_dump_json().encode(), envelope.key.encode(), {"content-type": "application/json"})])
+        except PermanentPublishError as exc:
+            body = envelope.model_dump_json().encode()
+            await self.dead_letter(body, envelope.key.encode(), f"publication:{topic}", self.settings.service_name, str(exc), 1)
+
+    async def _undeliverable(self, store: AggregateStore, aggregate_id: str, entry: dict[str, Any], error: BaseException) -> None:
+        """An outbox entry Kafka refuses for good: a dead letter (truncated copy, pointer to the aggregate) instead."""
+        self.metrics.undeliverable.labels(self.metrics.service).inc()
+        await self.dead_letter(
+            str(entry.get("value", "")).encode(),
+            str(entry.get("key", "")).encode()[:256],
+            f"outbox:{store.name}/{aggregate_id}/{entry.get('topic')}",
+            self.settings.service_name,
+            f"publication impossible: {error!r}",
+            1,
+        )
 
     async def dead_letter(self, body: bytes, key: bytes | None, origin: str, consumer: str, error: str, attempts: int) -> None:
-        """Send the original bytes to the dead-letter topic with error, origin and attempt headers."""
-        log.error("dead letter", extra={"fields": {"origin": origin, "consumer": consumer, "error": error, "attempts": attempts}})
+        """Send the original bytes to the dead-letter topic with error, origin and attempt headers.
+
+        A body over DLQ_BODY_LIMIT, or one Kafka refuses for good, is cut (header `x-truncated`: the original size):
+        the origin header says where the whole record is. Broker outages are waited out.
+        """
+        log.error("dead letter", extra={"fields": {"origin": origin[:200], "consumer": consumer, "error": error[:500], "attempts": attempts}})
         reason = error.split(":", 1)[0][:40]
         self.metrics.dead_letters.labels(self.metrics.service, reason).inc()
+        headers = dead_letter_headers(origin[:500], consumer, error, attempts)
+        if len(body) > DLQ_BODY_LIMIT:
+            headers["x-truncated"] = str(len(body))
+            body = body[:DLQ_BODY_LIMIT]
+        key = key[:256] if key is not None else None
         while True:
             try:
-                await self.producer.send_all([(DLQ_TOPIC, body, key, dead_letter_headers(origin, consumer, error, attempts))])
+                await self.producer.send_all([(DLQ_TOPIC, body, key, headers)])
                 return
+            except PermanentPublishError:
+                if "x-truncated" in headers and len(body) <= 4096:
+                    log.error("dead letter refused even truncated; dropped", extra={"fields": {"origin": origin[:200]}})
+                    return
+                headers["x-truncated"] = headers.get("x-truncated", str(len(body)))
+                body = body[:4096]
             except Exception:
                 log.warning("dead-letter publish failed, retrying", exc_info=True)
                 await asyncio.sleep(self.settings.backoff_max_s)
 
     async def health(self) -> dict[str, bool]:
         """Check the broker and the store."""
-        status = {"broker": False, "store": False}
+        status = {"broker": False, "store": False, "lanes": not any(c.stalled_lanes() for c in self.consumers)}
         try:
             await asyncio.wait_for(self.db.command("ping"), 2)
             status["store"] = True
@@ -237,6 +300,9 @@ class Runtime:
                 client = getattr(consumer.subscriber, "consumer", None)
                 if client is None:
                     continue
+                for tp, lane in consumer.lanes().items():
+                    stalled = lane.stalled(self.settings.lane_stall_s)
+                    self.metrics.lane_stalled.labels(self.metrics.service, consumer.group_id, tp.topic, str(tp.partition)).set(1 if stalled else 0)
                 try:
                     for tp in client.assignment():
                         high = client.highwater(tp)
@@ -278,6 +344,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare the store, connect to the broker and start consuming, in the background (/health says 503 meanwhile)."""
+        self._tasks.append(asyncio.create_task(self.clock.run()))
         self._tasks.append(asyncio.create_task(self._boot()))
         self._tasks.append(asyncio.create_task(self._lag_loop()))
         self._tasks.append(asyncio.create_task(self._commit_loop()))

@@ -2,8 +2,10 @@
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from platform_kit.auth import DEMO_ACCOUNTS
 
 
 class KitSettings(BaseSettings):
@@ -38,6 +40,16 @@ class KitSettings(BaseSettings):
         ge=1,
         description="Records fetched ahead per partition while its lane is busy (partitions are handled concurrently).",
     )
+    lane_stall_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A partition lane holding records that finished none for this long is stalled: metric grd_lane_stalled and /health 503.",
+    )
+    max_message_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Largest record the producers send (aligned with the topics' max.message.bytes, see contracts.topics).",
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     inbox_partitions: int = Field(default=32, ge=1, description="Collections the inbox is spread over.")
     outbox_full_sweep_interval_s: float = Field(
@@ -52,14 +64,78 @@ class KitSettings(BaseSettings):
     outbox_first_sweep_delay_s: float = Field(
         default=30.0, ge=0, description="Delay of the relay's first full sweep after start (a paced scan of every store)."
     )
+    outbox_sweep_min_age_s: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "The sweep publishes only outbox entries queued at least this long ago: a younger one belongs to a commit"
+            " whose fast path (here or in another instance) is publishing it, and taking it too would publish it twice."
+        ),
+    )
     consumer_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest",
         description="Where a NEW consumer group starts: earliest (production: nothing lost) or latest (isolated test apps).",
     )
+    demo_mode: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("GRD_DEMO_MODE", "demo_mode"),
+        description="Demo mode: with GRD_API_ACCOUNTS empty, the published demo accounts are used (never in production).",
+    )
     api_accounts: str = Field(
         default="",
-        validation_alias=AliasChoices("GRD_API_ACCOUNTS"),
-        description="HTTP accounts `CODE=role:pbkdf2hash,...`; empty means the demo accounts.",
+        validation_alias=AliasChoices("GRD_API_ACCOUNTS", "api_accounts"),
+        description=(
+            "HTTP accounts `CODE=role:pbkdf2hash,...` (python -m platform_kit.auth account CODE); empty refuses to start"
+            " unless GRD_DEMO_MODE=1."
+        ),
+    )
+    auth_max_echecs: int = Field(
+        default=10,
+        ge=1,
+        validation_alias=AliasChoices("GRD_AUTH_MAX_ECHECS", "auth_max_echecs"),
+        description="Failed HTTP authentications allowed per code and per client address in the window, then 429.",
+    )
+    auth_fenetre_echecs_s: float = Field(
+        default=300.0,
+        gt=0,
+        validation_alias=AliasChoices("GRD_AUTH_FENETRE_ECHECS_S", "auth_fenetre_echecs_s"),
+        description="Sliding window (seconds) of the failed-authentication limit.",
+    )
+    auth_cache_ttl_s: float = Field(
+        default=60.0,
+        ge=0,
+        validation_alias=AliasChoices("GRD_AUTH_CACHE_TTL_S", "auth_cache_ttl_s"),
+        description="How long a verified (code, secret) pair is trusted without hashing again (0: never cached).",
+    )
+    auth_cache_taille: int = Field(
+        default=1024,
+        ge=1,
+        validation_alias=AliasChoices("GRD_AUTH_CACHE_TAILLE", "auth_cache_taille"),
+        description="Most verified (code, secret) pairs kept in the cache (least recently used dropped first).",
+    )
+    auth_threads_hachage: int = Field(
+        default=2,
+        ge=1,
+        validation_alias=AliasChoices("GRD_AUTH_THREADS_HACHAGE", "auth_threads_hachage"),
+        description="Threads hashing HTTP secrets (PBKDF2 runs off the event loop, at most this many at once).",
+    )
+
+    @field_validator("api_accounts")
+    @classmethod
+    def _demo_accounts(cls, value: str, info: ValidationInfo) -> str:
+        """Demo mode without explicit accounts gets the demo accounts; otherwise the accounts are as configured."""
+        if not value.strip() and info.data.get("demo_mode"):
+            return DEMO_ACCOUNTS
+        return value
+    clock_control: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("GRD_CLOCK_CONTROL", "clock_control"),
+        description="Demo and tests only: the clock follows the offset of the grd.horloge.v1 topic (off in production).",
+    )
+    clock_name: str = Field(
+        default="grd",
+        validation_alias=AliasChoices("GRD_CLOCK_NAME", "clock_name"),
+        description="Name of the controlled clock this service follows (one platform's services share it).",
     )
 
     @property

@@ -9,7 +9,7 @@ once; a redelivered message finds its id in `_inbox` and changes nothing.
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -32,13 +32,14 @@ RESERVED = ("_id", "_v", "_inbox", "_offsets", "_outbox", "_pending")
 
 @dataclass(frozen=True)
 class Delivery:
-    """The Kafka record being handled: which consumer group read it, where from, and the message it carries."""
+    """The Kafka record being handled: which consumer group read it, where from, when the broker appended it, and its message."""
 
     group: str
     topic: str
     partition: int
     offset: int
     message_id: str
+    timestamp_ms: int = -1
 
     @property
     def key(self) -> str:
@@ -46,19 +47,31 @@ class Delivery:
         return f"{self.group}|{self.topic}|{self.partition}".replace(".", "_")
 
 
-#: The record the current task is handling (set by the kit's consumer): commits record its offset in the aggregate,
-#: and `Loaded.applied` recognises a redelivered record by it, exactly, however many messages came in between.
-current_delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("current_delivery", default=None)
+@dataclass
+class UnitOfWork:
+    """What the handling of one message (or one item of a background job) has done so far, passed explicitly.
 
+    `message_id`: the message being applied (the cause of every event it queues). `delivery`: the Kafka record it came
+    in (None for a background job): commits record its offset in the aggregate and `Loaded.applied` recognises a
+    redelivered record by it. `leftovers`: aggregates this work loaded whose outbox still held events that an earlier
+    handling of THIS message committed but a crash kept from being published; they go out when the work ends.
+    Events queued by other messages are never ours to publish: their own message is redelivered if they crashed.
+    """
 
-#: Aggregates the current message loaded whose outbox still held events (what a crash between a commit and its
-#: publication leaves): the consumer publishes them before acknowledging the message, unless a commit of this message
-#: already did. The message that queued them is redelivered (its offset was not committed), so they go out in order.
-unpublished: contextvars.ContextVar[dict[str, tuple[AggregateStore, str]] | None] = contextvars.ContextVar("unpublished", default=None)
+    message_id: str
+    delivery: Delivery | None = None
+    leftovers: dict[str, tuple[AggregateStore, str]] = field(default_factory=dict)
 
 
 class ConcurrencyConflict(Exception):
     """Another writer changed the aggregate between our read and our write: reload and decide again."""
+
+
+def _offset_mark(value: Any) -> tuple[int, int]:
+    """An `_offsets` entry as (offset, broker timestamp ms); entries written before the timestamp was kept have -1."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return int(value[0]), int(value[1])
+    return int(value), -1
 
 
 def make_client(url: str, listeners: Sequence[monitoring.CommandListener] = ()) -> AsyncMongoClient[dict[str, Any]]:
@@ -111,26 +124,38 @@ class Loaded:
     exists: bool = False
     versioned: bool = False
     outbox: dict[str, Any] = field(default_factory=dict)
-    offsets: dict[str, int] = field(default_factory=dict)
+    offsets: dict[str, Any] = field(default_factory=dict)
+    work: UnitOfWork | None = None
 
     def applied(self, message_id: object) -> bool:
         """True when the message was already applied to this aggregate.
 
         Two records: the ids of the last INBOX_KEEP messages applied (catches a copy of a message published again),
-        and per (consumer group, topic, partition) the offset of the last record applied: a partition is consumed in
-        order, so a redelivered record at or below it was applied, or handled without touching this aggregate.
+        and per (consumer group, topic, partition) the offset and broker timestamp of the last record applied: a
+        partition is consumed in order, so a redelivered record at or below that offset was applied, or handled
+        without touching this aggregate. The timestamp tells a redelivery from a new record of a recreated topic (or a
+        new cluster), whose offsets start again from zero: the broker appended it after the recorded one.
         """
         if str(message_id) in self.inbox:
             return True
-        delivery = current_delivery.get()
-        if delivery is None or delivery.message_id != str(message_id):
+        delivery = self.work.delivery if self.work is not None else None
+        if delivery is None or delivery.message_id != str(message_id) or delivery.key not in self.offsets:
             return False
-        return self.offsets.get(delivery.key, -1) >= delivery.offset
+        offset, timestamp_ms = _offset_mark(self.offsets[delivery.key])
+        if offset < delivery.offset:
+            return False
+        return timestamp_ms < 0 or delivery.timestamp_ms < 0 or delivery.timestamp_ms <= timestamp_ms
 
 
-def outbox_entry(topic: str, envelope: Envelope, seq: int) -> dict[str, Any]:
-    """Serialize an outgoing event for the outbox."""
-    return {"topic": topic, "seq": seq, "key": envelope.key, "value": envelope.model_dump_json()}
+def outbox_entry(topic: str, envelope: Envelope, seq: int, cause: str) -> dict[str, Any]:
+    """Serialize an outgoing event for the outbox, with the message that caused it and when it was queued."""
+    return {"topic": topic, "seq": seq, "key": envelope.key, "value": envelope.model_dump_json(), "cause": cause, "at": time.time()}
+
+
+def entries_in_order(outbox: dict[str, Any], cause: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The entries of an outbox in publishing order (by queue time, then sequence), only those of `cause` if given."""
+    entries = [(mid, e) for mid, e in outbox.items() if cause is None or e.get("cause") == cause]
+    return sorted(entries, key=lambda kv: (float(kv[1].get("at", 0.0)), int(kv[1].get("seq", 0))))
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -223,15 +248,15 @@ class AggregateStore:
         """Create the index the outbox relay uses to find unpublished events."""
         await self.create_index([("_pending", ASCENDING)])
 
-    async def load(self, aggregate_id: str) -> Loaded:
-        """Read an aggregate (an absent one has version 0 and empty state)."""
+    async def load(self, aggregate_id: str, work: UnitOfWork | None = None) -> Loaded:
+        """Read an aggregate (an absent one has version 0 and empty state), within a unit of work when a handler reads it."""
         doc = await self.collection_for(aggregate_id).find_one({"_id": aggregate_id})
         if doc is None:
-            return Loaded(id=aggregate_id, state={}, version=0)
+            return Loaded(id=aggregate_id, state={}, version=0, work=work)
         state = {k: v for k, v in doc.items() if k not in RESERVED}
-        pending = unpublished.get()
-        if pending is not None and doc.get("_outbox"):
-            pending[self.ref(aggregate_id)] = (self, aggregate_id)
+        # A background job's work knows its cause only after the load (empty message_id): note any outbox, it filters later.
+        if work is not None and entries_in_order(doc.get("_outbox") or {}, work.message_id or None):
+            work.leftovers[self.ref(aggregate_id)] = (self, aggregate_id)
         # A document seeded in bulk may carry no version yet: it exists, at version 0.
         return Loaded(
             id=aggregate_id,
@@ -242,6 +267,7 @@ class AggregateStore:
             versioned="_v" in doc,
             outbox=dict(doc.get("_outbox") or {}),
             offsets=dict(doc.get("_offsets") or {}),
+            work=work,
         )
 
     async def commit(
@@ -253,16 +279,20 @@ class AggregateStore:
     ) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
         """Write the new state, mark `message_id` applied and queue `events` — atomically, or raise ConcurrencyConflict.
 
-        Returns the new version and every entry now in the outbox, in publishing order: entries an earlier commit
-        left unpublished (a crash, a broker outage) come first, then the new ones.
+        Returns the new version and the entries this commit queued, in publishing order. Entries other messages left
+        in the outbox are not returned: a message in flight elsewhere publishes its own, a crashed one's are published
+        when it is redelivered (publishing them here too would put a second copy on the topic).
         """
-        outbox = {str(env.message_id): outbox_entry(topic, env, i) for i, (topic, env) in enumerate(events)}
-        inbox = [*loaded.inbox, str(message_id)][-INBOX_KEEP:]
+        cause = str(message_id)
+        outbox = {str(env.message_id): outbox_entry(topic, env, i, cause) for i, (topic, env) in enumerate(events)}
+        inbox = [*loaded.inbox, cause][-INBOX_KEEP:]
         clean = {k: v for k, v in state.items() if k not in RESERVED}
-        delivery = current_delivery.get()
+        delivery = loaded.work.delivery if loaded.work is not None else None
         offsets = dict(loaded.offsets)
-        if delivery is not None and delivery.message_id == str(message_id):
-            offsets[delivery.key] = max(delivery.offset, offsets.get(delivery.key, -1))
+        if delivery is not None and delivery.message_id == cause:
+            previous = _offset_mark(offsets[delivery.key]) if delivery.key in offsets else (-1, -1)
+            if delivery.offset >= previous[0] or delivery.timestamp_ms > previous[1] >= 0:
+                offsets[delivery.key] = [delivery.offset, delivery.timestamp_ms]
         if not loaded.exists:
             doc = {
                 "_id": loaded.id,
@@ -290,14 +320,16 @@ class AggregateStore:
         result = await self.collection_for(loaded.id).update_one({"_id": loaded.id, "_v": expected}, update)
         if result.matched_count != 1:
             raise ConcurrencyConflict(loaded.id)
-        leftover = sorted(loaded.outbox.items(), key=lambda kv: int(kv[1].get("seq", 0)))
-        return loaded.version + 1, [*leftover, *outbox.items()]
+        return loaded.version + 1, list(outbox.items())
 
-    async def clear_published(self, aggregate_id: str, message_ids: list[str], version: int) -> None:
+    async def clear_published(self, aggregate_id: str, message_ids: list[str], version: int, *, keep_pending: bool = False) -> None:
         """After publishing what version `version` queued: one write when no newer commit happened meanwhile."""
         unset = {f"_outbox.{mid}": "" for mid in message_ids}
         coll = self.collection_for(aggregate_id)
-        result = await coll.update_one({"_id": aggregate_id, "_v": version}, {"$unset": unset, "$set": {"_pending": False}})
+        update: dict[str, Any] = {"$unset": unset}
+        if not keep_pending:
+            update["$set"] = {"_pending": False}
+        result = await coll.update_one({"_id": aggregate_id, "_v": version}, update)
         if result.matched_count == 0:
             # A newer commit queued more events: remove only ours and leave the flag to the sweeper.
             await coll.update_one({"_id": aggregate_id}, {"$unset": unset})
@@ -315,12 +347,13 @@ class AggregateStore:
         """The outbox and version of one aggregate."""
         return await self.collection_for(aggregate_id).find_one({"_id": aggregate_id}, {"_outbox": 1, "_v": 1})
 
-    async def mark_published(self, aggregate_id: str, message_ids: list[str], version: int) -> None:
-        """Remove published events from the outbox; clear the pending flag if nothing new was queued meanwhile."""
+    async def mark_published(self, aggregate_id: str, message_ids: list[str], version: int, *, emptied: bool) -> None:
+        """Remove published events from the outbox; clear the pending flag if that emptied it and nothing new came."""
         coll = self.collection_for(aggregate_id)
         if message_ids:
             await coll.update_one({"_id": aggregate_id}, {"$unset": {f"_outbox.{mid}": "" for mid in message_ids}})
-        await coll.update_one({"_id": aggregate_id, "_v": version}, {"$set": {"_pending": False}})
+        if emptied:
+            await coll.update_one({"_id": aggregate_id, "_v": version}, {"$set": {"_pending": False}})
 
 
 async def _insert_batch(collection: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> int:
