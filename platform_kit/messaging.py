@@ -335,6 +335,7 @@ class Consumer:
             int(getattr(rec, "offset", -1)),
             str(env.message_id),
             int(getattr(rec, "timestamp", -1) or -1),
+            len(getattr(rec, "value", b"") or b""),
         )
         work = UnitOfWork(message_id=str(env.message_id), delivery=delivery)
         return HandlerContext(env, self.group_id, work=work, received_at=self.runtime.now())

@@ -40,6 +40,7 @@ class Delivery:
     offset: int
     message_id: str
     timestamp_ms: int = -1
+    size: int = -1
 
     @property
     def key(self) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 
 from contracts import topics
@@ -17,12 +19,34 @@ from contracts.evenements import (
 )
 from contracts.references import reference_affaire
 from platform_kit.messaging import HandlerContext
+from platform_kit.outcomes import ERREUR_TECHNIQUE, MESSAGE_ERREUR_TECHNIQUE
 from platform_kit.runtime import Runtime
-from platform_kit.store import Loaded
+from platform_kit.store import ConcurrencyConflict, Loaded
 from services.affaires import domain
 from services.affaires.domain import Affaire, Decision, Refus
 from services.affaires.settings import Settings
 from services.affaires.store import AffairesStore
+
+log = logging.getLogger(__name__)
+
+
+#: References tried for one demand before giving up (each further one only after a collision, ~1e-10 per affaire).
+MAX_ESSAIS_REFERENCE = 4
+
+
+def _demande_de(loaded: Loaded) -> str | None:
+    """The id of the demand that opened a loaded affaire."""
+    generalites = loaded.state.get("generalites") or {}
+    return str(generalites.get("demande_message_id")) if generalites.get("demande_message_id") else None
+
+
+def _sous_reference(resultat: Decision, reference: str) -> Decision:
+    """The same decision for an affaire under another reference (its events say the new one)."""
+    ancienne = resultat.affaire.reference
+    evenements = [
+        e.model_copy(update={"reference_affaire": reference}) if getattr(e, "reference_affaire", None) == ancienne else e for e in resultat.evenements
+    ]
+    return replace(resultat, affaire=resultat.affaire.model_copy(update={"reference": reference}), evenements=evenements)
 
 
 class AffairesHandlers:
@@ -39,7 +63,7 @@ class AffairesHandlers:
         commandes = self.rt.consumer("commandes", topics.AFFAIRES_COMMANDES)
         commandes.handles(OuvertureAffaireDemandeeV1)(self.ouverture)
         # Idempotent through the affaire (its reference derives from the demand) or the refus document: no separate inbox.
-        demandes = self.rt.consumer("demandes", topics.QUALIFIEES_AFFAIRES, inbox=False)
+        demandes = self.rt.consumer("demandes", topics.QUALIFIEES_AFFAIRES, inbox=False, on_failure=self.echec)
         demandes.handles(DemandeQualifieeV1, when=lambda q: q["demande_type"] in domain.DEMANDES_TRAITEES)(self.demande)
         suivi = self.rt.consumer("suivi", topics.INTERVENTIONS_EVENEMENTS, topics.CONTRATS_EVENEMENTS, topics.SI_RESULTATS)
         suivi.handles(InterventionStatutChangeV1)(self.intervention)
@@ -49,12 +73,39 @@ class AffairesHandlers:
     async def _appliquer(self, loaded: Loaded, decision: Decision, ctx: HandlerContext) -> None:
         affaire = decision.affaire
         events = [ctx.emit(e, key=affaire.pds, fournisseur=affaire.fournisseur) for e in decision.evenements]
+        # The supplier's listing index first (idempotent): a crash before the commit redelivers the message and writes it again.
+        await self.store.indexer(affaire)
         await self.rt.commit(self.store.affaires, loaded, affaire.model_dump(mode="json"), ctx, events)
+
+    async def _affaire_de(self, ctx: HandlerContext, demande_message_id: object) -> tuple[Loaded | None, int]:
+        """The affaire a demand opened, if any, and the first free `essai` of its reference otherwise.
+
+        References derive from the demand id; one held by another demand's affaire (a collision) is never taken for
+        "already done": the next `essai` gives the demand a reference of its own.
+        """
+        for essai in range(MAX_ESSAIS_REFERENCE):
+            loaded = await ctx.load(self.store.affaires, reference_affaire(str(demande_message_id), essai))
+            if not loaded.exists:
+                return None, essai
+            if _demande_de(loaded) == str(demande_message_id):
+                return loaded, essai
+        raise RuntimeError(f"{MAX_ESSAIS_REFERENCE} références d'affaire en collision pour la demande {demande_message_id}")
+
+    async def echec(self, ctx: HandlerContext, error: str) -> None:
+        """A qualified demand given up for good: unless it has its affaire or refusal already, refuse it ERREUR_TECHNIQUE."""
+        try:
+            q = DemandeQualifieeV1.model_validate(ctx.envelope.payload)
+        except ValueError:
+            return
+        refus = await ctx.load(self.store.refus, str(q.demande_message_id))
+        if refus.exists:
+            return
+        await self._refuser(q, Refus(ERREUR_TECHNIQUE, MESSAGE_ERREUR_TECHNIQUE), ctx, refus)
 
     async def _refuser(self, q: DemandeQualifieeV1, refus: Refus, ctx: HandlerContext, loaded: Loaded) -> None:
         """Commit the refusal document `loaded` (the demand's, read by `demande`: absent) and publish the refusal."""
         # A redelivery decided on another day may refuse what was accepted: the affaire created then is the outcome.
-        if (await self.store.affaires.load(reference_affaire(q.demande_message_id))).exists:
+        if (await self._affaire_de(ctx, q.demande_message_id))[0] is not None:
             return
         evt = DemandeRefuseeV1(
             demande_message_id=q.demande_message_id,
@@ -76,8 +127,12 @@ class AffairesHandlers:
 
     async def ouverture(self, ctx: HandlerContext, cmd: OuvertureAffaireDemandeeV1) -> None:
         """Open the affaire of a validated contract demand."""
-        loaded = await self.store.affaires.load(cmd.reference_affaire)
+        loaded = await ctx.load(self.store.affaires, cmd.reference_affaire)
         if loaded.exists:
+            if _demande_de(loaded) != str(cmd.demande_message_id):
+                # The reference contrats chose is another demand's affaire (a collision): never "already done".
+                log.error("référence d'affaire %s déjà prise par une autre demande", cmd.reference_affaire)
+                raise RuntimeError(f"référence d'affaire {cmd.reference_affaire} en collision")
             return
         fournisseur = ctx.envelope.fournisseur or cmd.contexte.titulaire or ""
         decision = domain.ouvrir(cmd, fournisseur, self.aujourdhui(), ctx.envelope.occurred_at)
@@ -88,7 +143,7 @@ class AffairesHandlers:
         d = domain.lire_demande(q)
         if d is None:
             return
-        refus = await self.store.refus.load(str(q.demande_message_id))
+        refus = await ctx.load(self.store.refus, str(q.demande_message_id))
         if refus.exists:
             return
         if isinstance(d, Refus):
@@ -113,12 +168,29 @@ class AffairesHandlers:
             return
         if resultat.piece_jointe is not None:
             await self.store.stocker_piece_jointe(resultat.affaire.reference, resultat.affaire.fournisseur, resultat.piece_jointe)
-        affaire = resultat.affaire
-        events = [ctx.emit(e, key=affaire.pds, fournisseur=affaire.fournisseur) for e in resultat.evenements]
-        await self.rt.create(self.store.affaires, affaire.reference, affaire.model_dump(mode="json"), ctx, events)
+        await self._creer(ctx, resultat)
+
+    async def _creer(self, ctx: HandlerContext, resultat: Decision) -> None:
+        """Create the affaire without a read (most demands are new); if its reference is taken, find out by whom."""
+        demande_id = resultat.affaire.generalites.demande_message_id
+        essai = 0
+        while True:
+            affaire = resultat.affaire
+            events = [ctx.emit(e, key=affaire.pds, fournisseur=affaire.fournisseur) for e in resultat.evenements]
+            try:
+                await self.rt.create(self.store.affaires, affaire.reference, affaire.model_dump(mode="json"), ctx, events)
+                return
+            except ConcurrencyConflict:
+                existante, essai_libre = await self._affaire_de(ctx, demande_id)
+                if existante is not None or essai_libre <= essai:
+                    if existante is not None:
+                        return  # created by an earlier delivery of this demand
+                    raise
+                essai = essai_libre
+                resultat = _sous_reference(resultat, reference_affaire(demande_id, essai))
 
     async def _annulation(self, ctx: HandlerContext, q: DemandeQualifieeV1, d: DemandeAnnulationV1, refus: Loaded) -> None:
-        loaded = await self.store.affaires.load(d.reference_affaire)
+        loaded = await ctx.load(self.store.affaires, d.reference_affaire)
         if loaded.applied(ctx.envelope.message_id):
             return
         affaire = Affaire.model_validate(loaded.state) if loaded.exists else None
@@ -130,7 +202,7 @@ class AffairesHandlers:
 
     async def intervention(self, ctx: HandlerContext, evt: InterventionStatutChangeV1) -> None:
         """Follow the state of an affaire's intervention."""
-        loaded = await self.store.affaires.load(evt.reference_affaire)
+        loaded = await ctx.load(self.store.affaires, evt.reference_affaire)
         if not loaded.exists or loaded.applied(ctx.envelope.message_id):
             return
         decision = domain.suivre_intervention(Affaire.model_validate(loaded.state), evt, ctx.envelope.occurred_at)
@@ -140,7 +212,7 @@ class AffairesHandlers:
         """End a contract affaire when its contract reaches its final state."""
         if evt.reference_affaire is None:
             return
-        loaded = await self.store.affaires.load(evt.reference_affaire)
+        loaded = await ctx.load(self.store.affaires, evt.reference_affaire)
         if not loaded.exists or loaded.applied(ctx.envelope.message_id):
             return
         decision = domain.suivre_contrat(Affaire.model_validate(loaded.state), evt, ctx.envelope.occurred_at)
@@ -149,7 +221,7 @@ class AffairesHandlers:
 
     async def soldee(self, ctx: HandlerContext, evt: AffaireSoldeeV1) -> None:
         """Close an affaire at the GRD's request."""
-        loaded = await self.store.affaires.load(evt.reference_affaire)
+        loaded = await ctx.load(self.store.affaires, evt.reference_affaire)
         if not loaded.exists or loaded.applied(ctx.envelope.message_id):
             return
         decision = domain.solder(Affaire.model_validate(loaded.state), evt, ctx.envelope.occurred_at)

@@ -1,23 +1,19 @@
 """Composition root of the contrats service: runtime, store, consumers, scheduler and HTTP routes."""
 
-from collections.abc import Callable
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
-
 from fastapi import FastAPI
 
 from contracts.common import StatutAffaire
 from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.topics import AFFAIRES_EVENEMENTS, INTERVENTIONS_EVENEMENTS, QUALIFIEES_CONTRATS
 from demo_data.reference import FOURNISSEURS, tous_les_re
+from platform_kit import audit
+from platform_kit.outcomes import failure_hook_for_qualified
 from platform_kit.runtime import Runtime
 from services.contrats.api import router
 from services.contrats.domain import TYPES_TRAITES, Regles
 from services.contrats.handlers import Handlers
 from services.contrats.settings import Settings
 from services.contrats.store import contrats_store
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def regles_depuis(settings: Settings) -> Regles:
@@ -31,23 +27,17 @@ def regles_depuis(settings: Settings) -> Regles:
     )
 
 
-def horloge(settings: Settings) -> Callable[[], date]:
-    """Today's date in France, or the fixed date of the settings."""
-    fixe = settings.date_du_jour
-
-    def today() -> date:
-        return fixe or datetime.now(PARIS).date()
-
-    return today
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service's ASGI app (the runtime is reachable as app.state.runtime, handlers as app.state.handlers)."""
     settings = settings or Settings()
     rt = Runtime(settings)
     store = contrats_store(rt, settings.partitions)
-    handlers = Handlers(rt, store, regles_depuis(settings), horloge(settings), settings.echeance_intervalle_s)
-    rt.consumer("demandes", QUALIFIEES_CONTRATS, on_invalid=handlers.refuser_illisible).handles(
+    rt.clock.fixer_jour(settings.date_du_jour)
+    handlers = Handlers(rt, store, regles_depuis(settings), rt.clock.today, settings.echeance_intervalle_s)
+    echecs = rt.aggregates("echecs", swept=False)
+    rt.consumer(
+        "demandes", QUALIFIEES_CONTRATS, on_invalid=handlers.refuser_illisible, on_failure=failure_hook_for_qualified(rt, echecs, "contrats")
+    ).handles(
         DemandeQualifieeV1, when=lambda q: q["demande_type"] in TYPES_TRAITES
     )(handlers.demande)
     rt.consumer("interventions", INTERVENTIONS_EVENEMENTS).handles(InterventionStatutChangeV1)(handlers.intervention)
@@ -55,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers.affaire
     )
     rt.background.append(handlers.boucle_echeances)
-    app = rt.http_app("GRD — service contrats", router(rt, store))
+    app = rt.http_app("GRD — service contrats", router(rt, store, audit.install(rt)))
     app.state.runtime = rt
     app.state.store = store
     app.state.handlers = handlers

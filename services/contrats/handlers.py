@@ -15,7 +15,7 @@ from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, Dema
 from contracts.references import event_id
 from platform_kit.messaging import HandlerContext, Outgoing
 from platform_kit.runtime import Runtime
-from platform_kit.store import AggregateStore, ConcurrencyConflict, Loaded
+from platform_kit.store import AggregateStore, ConcurrencyConflict, Loaded, UnitOfWork
 from services.contrats.domain import (
     TYPES_TRAITES,
     Decision,
@@ -24,11 +24,13 @@ from services.contrats.domain import (
     Regles,
     annuler,
     decider_demande,
+    differer,
     echeance_due,
     etat_initial,
     realiser,
     solder,
 )
+from services.contrats.store import INDEX_CONTRATS, indexer_contrats
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,11 @@ class Handlers:
         # between the aggregate write and the agenda write.
         self.agenda = rt.db["agenda_echeances"]
         self.passage_complet_s = 600.0
+        self.index_contrats = rt.db[INDEX_CONTRATS]
 
     async def _commit(self, loaded: Loaded, etat: dict[str, Any], ctx: HandlerContext, sortants: list[Outgoing]) -> None:
+        # The holders' contract index first (idempotent $set): a crash before the commit redelivers and writes it again.
+        await indexer_contrats(self.index_contrats, EtatPds.model_validate(etat))
         await self.rt.commit(self.store, loaded, etat, ctx, sortants)
         echeance = etat.get("prochaine_echeance")
         if echeance:
@@ -68,7 +73,7 @@ class Handlers:
         """Decide a qualified contract demand: refusal, or contract change + affaire opening."""
         if q.demande_type not in TYPES_TRAITES:
             return
-        loaded = await self.store.load(q.contexte.pds)
+        loaded = await ctx.load(self.store, q.contexte.pds)
         if loaded.applied(ctx.envelope.message_id):
             return
         etat = lire_etat(loaded) if loaded.exists else etat_initial(q.contexte)
@@ -98,10 +103,14 @@ class Handlers:
         """An intervention réalisée completes the pending contract change of its affaire."""
         if evt.statut != StatutIntervention.REALISEE:
             return
-        loaded = await self.store.load(evt.pds)
+        loaded = await ctx.load(self.store, evt.pds)
         if not loaded.exists or loaded.applied(ctx.envelope.message_id):
             return
-        decision = realiser(lire_etat(loaded), evt.reference_affaire, evt.date_realisation, evt.releve)
+        if evt.date_realisation is not None and evt.date_realisation > self.today():
+            # Never applied before its day: the change waits for it, the due job applies it then.
+            decision = differer(lire_etat(loaded), evt.reference_affaire, evt.date_realisation, evt.releve)
+        else:
+            decision = realiser(lire_etat(loaded), evt.reference_affaire, evt.date_realisation, evt.releve)
         if decision is None:
             return
         await self._commit(loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
@@ -110,7 +119,7 @@ class Handlers:
         """An affaire annulée cancels its pending change; a CF affaire terminée becomes soldée."""
         if evt.statut == StatutAffaire.EN_COURS:
             return
-        loaded = await self.store.load(evt.pds)
+        loaded = await ctx.load(self.store, evt.pds)
         if not loaded.exists or loaded.applied(ctx.envelope.message_id):
             return
         etat = lire_etat(loaded)
@@ -124,13 +133,13 @@ class Handlers:
 
         A unit of work of its own: what a crash left unpublished in this PDS's outbox goes out at its end.
         """
-        async with self.rt.publishing_leftovers():
-            return await self._appliquer_echeances(pds)
+        async with self.rt.publishing_leftovers() as work:
+            return await self._appliquer_echeances(pds, work)
 
-    async def _appliquer_echeances(self, pds: str) -> int:
+    async def _appliquer_echeances(self, pds: str, work: UnitOfWork) -> int:
         appliques = 0
         while True:
-            loaded = await self.store.load(pds)
+            loaded = await self.store.load(pds, work)
             if not loaded.exists:
                 return appliques
             etat = lire_etat(loaded)
@@ -141,6 +150,7 @@ class Handlers:
             cause = event_id("echeance", changement.reference_affaire)
             if loaded.applied(cause):
                 return appliques
+            work.message_id = str(cause)
             contrat = next((c for c in etat.contrats if c.id == changement.contrat_id), None)
             env = Envelope(
                 message_id=cause,
@@ -151,7 +161,7 @@ class Handlers:
                 key=pds,
                 payload={"reference_affaire": changement.reference_affaire},
             )
-            ctx = HandlerContext(env, f"{self.rt.settings.service_name}.echeances")
+            ctx = HandlerContext(env, f"{self.rt.settings.service_name}.echeances", work=work, received_at=self.rt.now())
             decision = realiser(etat, changement.reference_affaire, None, None)
             if decision is None:
                 return appliques

@@ -52,7 +52,7 @@ class Notifications:
         """Send the e-mails an event causes, then record the affaire's new follow-up state."""
         env = ctx.envelope
         ref = _reference_suivie(evenement)
-        suivi_loaded = await self.suivis.load(ref) if ref else None
+        suivi_loaded = await ctx.load(self.suivis, ref) if ref else None
         if suivi_loaded is not None and suivi_loaded.applied(env.message_id):
             return
         suivi = SuiviAffaire.from_doc(suivi_loaded.state) if suivi_loaded else SuiviAffaire()
@@ -86,7 +86,7 @@ class Notifications:
             ),
             fournisseur=fournisseur,
         )
-        loaded = await self.mails.load(message_id)
+        loaded = await ctx.load(self.mails, message_id)
         if loaded.state.get("status") in ("sent", "refused"):
             return
         now = datetime.now(UTC)

@@ -1,4 +1,4 @@
-"""Collections of the référentiel: PDS aggregates and the address index spread over partitions, refusals, audit.
+"""Collections of the référentiel: PDS aggregates and the address index spread over partitions, refusals (audit: the kit's journal).
 
 The PDS aggregates (the kit's partitioned AggregateStore) and the address index are spread over `partitions`
 collections chosen by the kit's stable hash of their id (introduced when FerretDB scanned whole collections for every
@@ -7,43 +7,54 @@ lookup; our patched build and MongoDB use the `_id` index, so any count works, a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
+from platform_kit.audit import AuditJournal
 from platform_kit.runtime import Runtime
 from platform_kit.store import Loaded, partition_name, partition_of
 from services.referentiel.domain.commun import State
+from services.referentiel.domain.perimetre import entrees_perimetre
 from services.referentiel.domain.recherche import entree_index
+
+#: Per-supplier perimeter index: SEAUX_PERIMETRE documents per supplier (`_id = CODE|NN`), each mapping PDS references to
+#: their perimeter entry. FerretDB scans a collection for any filter but `_id` (docs/benchmarks.md): these are `_id` reads.
+PERIMETRES = "perimetres"
+SEAUX_PERIMETRE = 16
+
+
+def cle_perimetre(fournisseur: str, reference: str) -> str:
+    """The perimeter document of a supplier holding a PDS's entry."""
+    return f"{fournisseur}|{partition_of(reference, SEAUX_PERIMETRE):02d}"
 
 
 class ReferentielStore:
     """The référentiel's collections and the few queries its handlers and routes need."""
 
-    def __init__(self, rt: Runtime, partitions: int) -> None:
+    def __init__(self, rt: Runtime, partitions: int, audit: AuditJournal) -> None:
         self.partitions = partitions
         # Not swept by the relay (written only by consumers: a crash's leftovers go out on redelivery).
         self.pds = rt.aggregates("pds", partitions=partitions, swept=False)
         self.adresses = [rt.db[partition_name("adresses", i, partitions)] for i in range(partitions)]
-        self.refus = rt.aggregates("refus", partitions=16, swept=False)
-        # Qualified demands that change nothing on the PDS (demandes diverses, réclamations...): one small document per
-        # demand carries the DemandeQualifiee, instead of rewriting the PDS document (several kB) twice per demand.
-        self.qualifications = rt.aggregates("qualifications", partitions=16, swept=False)
-        self.audit: AsyncCollection[dict[str, Any]] = rt.db["audit"]
+        self.perimetres: AsyncCollection[dict[str, Any]] = rt.db[PERIMETRES]
+        # One small document per demand received, keyed by its message id, whatever the decision (refused, qualified,
+        # declared, technical error): written or checked before any outcome, so a demand gets exactly one, even re-sent
+        # days later when the PDS has changed hands. When the PDS does not change (most demands) it also carries the
+        # outcome or the DemandeQualifiee in its outbox: one insert, instead of rewriting the PDS document (several kB).
+        self.demandes = rt.aggregates("demandes", partitions=16, swept=False)
+        self.audit = audit
         rt.startup_hooks.append(self.creer_index)
 
     def _adresses(self, cle: str) -> AsyncCollection[dict[str, Any]]:
         return self.adresses[partition_of(cle, self.partitions)]
 
     async def creer_index(self) -> None:
-        """Create the indexes (the PDS partitions' lookups by address key and meter, the audit's filters)."""
+        """Create the indexes (the PDS partitions' lookups by address key and meter)."""
         await self.pds.create_index([("adresse_cle", ASCENDING)])
         await self.pds.create_index([("compteur.reference", ASCENDING)])
-        await self.audit.create_index([("pds", ASCENDING), ("horodatage", DESCENDING)])
-        await self.audit.create_index([("acteur", ASCENDING), ("horodatage", DESCENDING)])
 
     async def charger(self, reference: str) -> Loaded:
         """Load one PDS aggregate (version 0 when unknown)."""
@@ -51,34 +62,21 @@ class ReferentielStore:
 
     async def indexer(self, state: State) -> None:
         """Upsert the PDS's entry in the address index (idempotent; done before the aggregate write)."""
+        # The suppliers' perimeters first: a PDS change touching holders always reaches this method.
+        for fournisseur, entree in entrees_perimetre(state).items():
+            champ = f"p.{state['reference']}"
+            await self.perimetres.update_one({"_id": cle_perimetre(fournisseur, state["reference"])}, {"$set": {champ: entree}}, upsert=True)
         cle = state.get("adresse_cle")
         if not cle:
             return
         await self._adresses(cle).update_one({"_id": cle}, {"$set": {f"pds.{state['reference']}": entree_index(state)}}, upsert=True)
 
+    async def perimetre(self, fournisseur: str) -> dict[str, dict[str, Any]]:
+        """Every perimeter entry of a supplier, by PDS reference (SEAUX_PERIMETRE reads by `_id`)."""
+        docs = await asyncio.gather(*(self.perimetres.find_one({"_id": f"{fournisseur}|{i:02d}"}) for i in range(SEAUX_PERIMETRE)))
+        return {ref: e for doc in docs if doc for ref, e in doc.get("p", {}).items()}
+
     async def entrees_a_l_adresse(self, cle: str) -> list[dict[str, Any]]:
         """The index entries of every PDS at an address."""
         doc = await self._adresses(cle).find_one({"_id": cle})
         return list((doc or {}).get("pds", {}).values())
-
-    async def tracer(self, entree: dict[str, Any]) -> None:
-        """Append an audit entry; an entry with an `_id` (derived from a message) is written once."""
-        try:
-            await self.audit.insert_one(entree)
-        except DuplicateKeyError:
-            pass
-
-    async def journal(self, pds: str | None, acteur: str | None, limite: int) -> list[dict[str, Any]]:
-        """Audit entries, newest first, filtered by PDS and/or actor."""
-        filtre: dict[str, Any] = {}
-        if pds:
-            filtre["pds"] = pds
-        if acteur:
-            filtre["acteur"] = acteur
-        curseur = self.audit.find(filtre, {"_id": 0}).sort("horodatage", DESCENDING).limit(limite)
-        return [doc async for doc in curseur]
-
-
-def maintenant() -> datetime:
-    """The audit clock (UTC)."""
-    return datetime.now(UTC)

@@ -332,3 +332,24 @@ async def test_listing_merges_partitions_and_pages_like_one_collection(affaires:
     assert mine and {a["fournisseur"] for a in mine} == {"VOLTA"}
     trop_loin = await affaires.http.get("/affaires", params={"saut": settings.liste_saut_max + 1}, auth=GRD)
     assert trop_loin.status_code == 422
+
+
+async def test_a_reference_taken_by_another_demands_affaire_is_never_taken_for_done(affaires: Service, bus: Bus) -> None:
+    """Force a reference collision: the demand whose reference is held by another demand's affaire gets its own."""
+    ref = pds()
+    demandeur = Contact(nom="MARTIN", prenom="Marie", telephone="0600000000")
+    q = qualifiee(DemandeReclamationV1(pds=ref, sous_type="facturation", nature="index", demandeur=demandeur), ref)
+    occupee = reference_affaire(q.demande_message_id)
+    intrus = {
+        "_id": occupee, "reference": occupee, "fournisseur": "VOLTA", "pds": ref,
+        "generalites": {"demande_message_id": str(uuid.uuid4()), "demande_type": "DemandeDiverse", "resume": "autre demande"},
+        "_v": 1, "_inbox": [], "_offsets": {}, "_outbox": {},
+    }  # fmt: skip
+    await affaires.store.affaires.collection_for(occupee).insert_one(intrus)
+    await bus.send(q, fournisseur="LUMEN", key=ref)
+    acceptee = await outcome(q.demande_message_id)
+    nouvelle = reference_affaire(q.demande_message_id, 1)
+    assert acceptee["type"] == "DemandeAcceptee" and acceptee["payload"]["reference_affaire"] == nouvelle
+    assert (await affaires.store.affaires.load(occupee)).state["fournisseur"] == "VOLTA"  # the other affaire is untouched
+    mienne = (await affaires.store.affaires.load(nouvelle)).state
+    assert mienne["fournisseur"] == "LUMEN" and mienne["generalites"]["demande_message_id"] == str(q.demande_message_id)

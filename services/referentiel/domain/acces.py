@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from contracts import demandes as d
 from contracts.base import WireModel
@@ -136,6 +136,42 @@ def refus_fournisseur_absent() -> Refus:
         "FOURNISSEUR_ABSENT",
         "Le message ne précise pas le fournisseur émetteur : renseignez votre code fournisseur dans le champ "
         "« fournisseur » de l'enveloppe et renvoyez la demande.",
+    )
+
+
+def refus_erreur_technique() -> Refus:
+    """The refusal owed to a demand the platform could not handle after its retries (it went to the dead letters)."""
+    return Refus(
+        "ERREUR_TECHNIQUE",
+        "Votre demande n'a pas pu être traitée à la suite d'une erreur technique du GRD ; elle a été mise de côté pour "
+        "analyse. Renvoyez-la sous un nouvel identifiant si le GRD ne vous recontacte pas.",
+    )
+
+
+def refus_cle_incoherente(cle: str, pds: str) -> Refus:
+    """The refusal of a demand whose Kafka key is not the PDS it is about (its order with the PDS's messages is lost)."""
+    return Refus(
+        "CLE_INCOHERENTE",
+        f"La clé du message ({cle[:64]}) ne correspond pas au PDS de la demande ({pds}) : publiez la demande avec "
+        "la référence du PDS comme clé.",
+    )
+
+
+def refus_trop_volumineux(taille: int, maximum: int) -> Refus:
+    """The refusal of a demand too large for its qualification to travel on the bus."""
+    return Refus(
+        "MESSAGE_TROP_VOLUMINEUX",
+        f"La demande fait {taille} octets, au-delà des {maximum} octets acceptés : réduisez les pièces jointes ou le "
+        "texte libre puis renvoyez-la.",
+    )
+
+
+def refus_horodatage_futur(emise: datetime, recue: datetime) -> Refus:
+    """The refusal of a demand dated ahead of its receipt: the sender's clock or the message is wrong."""
+    return Refus(
+        "HORODATAGE_FUTUR",
+        f"La demande est datée du {emise.isoformat(timespec='seconds')}, après sa réception par le GRD "
+        f"({recue.isoformat(timespec='seconds')}) : corrigez l'horloge de votre système puis renvoyez la demande.",
     )
 
 
