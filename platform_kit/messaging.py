@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 
@@ -134,6 +134,8 @@ class Lane:
     task: asyncio.Task[None] | None = None
     busy: bool = False
     last_progress: float = field(default_factory=time.monotonic)
+    # Set when its partition is revoked: the lane takes no more records (they belong to the partition's next owner).
+    closed: bool = False
 
     def stalled(self, after_s: float) -> bool:
         """True when the lane holds records and has finished none for `after_s` seconds."""
@@ -173,6 +175,19 @@ def salvage_envelope(body: bytes) -> Envelope | None:
         key=pds or "inconnu",
         payload={"pds": pds} if pds else {},
     )
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands partition revocations to the consumer before Kafka gives the partitions to another member."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.consumer.revoke(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.consumer.assigned(assigned)
 
 
 class Consumer:
@@ -238,6 +253,7 @@ class Consumer:
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset=self.runtime.settings.consumer_offset_reset,
             max_poll_interval_ms=10 * 60 * 1000,
+            listener=_Rebalance(self),
             title=self.group_id,
             description=f"Handles {', '.join(sorted(m.__name__ for m in self.handlers))}",
         )
@@ -264,18 +280,50 @@ class Consumer:
         tp = TopicPartition(rec.topic, rec.partition)
         lane = self._lanes.get(tp)
         if lane is None:
+            client = getattr(self.subscriber, "consumer", None)
+            if client is not None and tp not in client.assignment():
+                return  # fetched before its partition was revoked: its next owner handles it
             lane = Lane(asyncio.Queue(maxsize=self.runtime.settings.lane_buffer))
             # A fresh context: the lane must not inherit the context variables of the record that happened to open it.
             lane.task = asyncio.create_task(self._drain(tp, lane), name=f"{self.group_id}:{tp.topic}/{tp.partition}", context=contextvars.Context())
             self._lanes[tp] = lane
-        await lane.queue.put(msg)
+        if not lane.closed:
+            await lane.queue.put(msg)
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        """Partitions given to this member: their lanes start clean with their first record."""
+        names = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
+        log.info("partitions assigned", extra={"fields": {"group": self.group_id, "partitions": names}})
+
+    async def revoke(self, partitions: set[TopicPartition]) -> None:
+        """Partitions taken away (a member joined or left): before Kafka gives them to another member, their lanes stop
+        taking records, finish the one in hand (or abandon it after `rebalance_grace_s`: it was not acknowledged, so
+        its next owner gets it again and the aggregates deduplicate it), and the durable offsets are committed."""
+        lanes = [(tp, self._lanes.pop(tp)) for tp in partitions if tp in self._lanes]
+        for _tp, lane in lanes:
+            lane.closed = True
+            while not lane.queue.empty():
+                lane.queue.get_nowait()  # buffered, not handled, not acknowledged: the next owner's
+        for tp, lane in lanes:
+            if lane.task is None:
+                continue
+            if lane.busy:
+                done, _ = await asyncio.wait({lane.task}, timeout=self.runtime.settings.rebalance_grace_s)
+                if not done:
+                    log.warning("record in hand abandoned at revocation", extra={"fields": {"partition": f"{tp.topic}/{tp.partition}"}})
+            lane.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane.task
+        await self.flush_offsets()
 
     async def _drain(self, tp: TopicPartition, lane: Lane) -> None:
         """A lane's loop. It never dies: a record whose handling raises anyway is given up (dead letter, outcome)."""
         metrics = self.runtime.metrics
         progress = metrics.lane_records.labels(metrics.service, self.group_id, tp.topic, str(tp.partition))
-        while True:
+        while not lane.closed:
             msg = await lane.queue.get()
+            if lane.closed:
+                return
             lane.busy = True
             try:
                 await self.process(msg)

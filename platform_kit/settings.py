@@ -45,6 +45,11 @@ class KitSettings(BaseSettings):
         gt=0,
         description="A partition lane holding records that finished none for this long is stalled: metric grd_lane_stalled and /health 503.",
     )
+    rebalance_grace_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="At a partition's revocation, how long its lane may finish the record in hand before abandoning it.",
+    )
     max_message_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1024 * 1024,

@@ -290,3 +290,62 @@ async def test_offsets_remembered_by_an_aggregate_do_not_swallow_a_recreated_top
         assert (await successor.store.load(pds)).state["n"] == 6
     finally:
         await successor.rt.stop()
+
+
+async def test_partitions_moving_between_two_instances_never_run_one_record_twice_at_once(bus: Bus) -> None:
+    """Two instances of one service (same group): while the first holds a record, the second joins and partitions
+    move. The first finishes the record in hand before giving its partition up; the second starts after it, and every
+    record has exactly one effect, in order per PDS."""
+    first = Rig()
+    await first.start()
+    second = Rig()
+    second.rt = Runtime(first.rt.settings)
+    second.store = second.rt.aggregates("compteurs", swept=False)
+    second.outcomes = second.rt.aggregates("issues", swept=False)
+    second.topic_a, second.topic_b = first.topic_a, first.topic_b
+    for name, topic in (("a", first.topic_a), ("b", first.topic_b)):
+        second.rt.consumer(name, topic, inbox=False, on_failure=second.give_up).handles(DemandeDiverseV1)(second.handle)
+    in_hand: set[str] = set()
+    overlaps: list[str] = []
+
+    def guard(rig: Rig) -> None:
+        original = rig.handle
+
+        async def handle(ctx: HandlerContext, p: DemandeDiverseV1) -> None:
+            mid = str(ctx.envelope.message_id)
+            if mid in in_hand:
+                overlaps.append(mid)
+            in_hand.add(mid)
+            try:
+                await original(ctx, p)
+            finally:
+                in_hand.discard(mid)
+
+        for consumer in rig.rt.consumers:
+            consumer.handlers[DemandeDiverseV1] = handle
+
+    guard(first)
+    guard(second)
+    pds_list = [pds_ref() for _ in range(6)]
+    try:
+        first.gates["lent"] = second.gates["lent"] = asyncio.Event()
+        slow = new_envelope(demande(pds_list[0], "lent"), key=pds_list[0], fournisseur="LUMEN")
+        await bus.send_envelope(slow, first.topic_a.name)
+        await until(lambda: str(slow.message_id) in in_hand)
+        joining = asyncio.create_task(second.rt.start())
+        envs = [new_envelope(demande(p, f"n{i}"), key=p, fournisseur="LUMEN") for i in range(5) for p in pds_list]
+        for env in envs:
+            await bus.send_envelope(env, first.topic_a.name)
+        await asyncio.sleep(3)  # the second member joins while the first holds its record
+        first.gates["lent"].set()
+        await joining
+        await until(lambda: len(set(first.effects) | set(second.effects)) == len(envs) + 1, timeout=90)
+        assert overlaps == []
+        assert first.effects and second.effects  # the partitions were indeed shared
+        assert sorted(first.effects + second.effects) == sorted({*first.effects, *second.effects})  # no effect twice
+        for p in pds_list[1:]:
+            state = (await first.store.load(p)).state
+            assert state["n"] == 5 and state["ids"] == [str(e.message_id) for e in envs if e.key == p]  # per-PDS order
+    finally:
+        await second.rt.stop()
+        await first.rt.stop()
