@@ -3,22 +3,27 @@ poison message's dead letter is listed and shown, and a redrive takes a dead let
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, timedelta
+from typing import TypeVar
 
 import pytest
 from playwright.async_api import Browser, HttpCredentials, Page, async_playwright, expect
+from typer.testing import CliRunner, Result
 
 from contracts.demandes import DemandeDiverseV1
 from contracts.envelope import new_envelope
 from contracts.topics import DEMANDES, DEMANDES_RESULTATS, DLQ
+from devtools import ops
 from devtools.processes import Platform
 from platform_kit.messaging import dead_letter_headers
 from tests.e2e.test_walking_skeleton import by_demande
 from tests.support import Bus, wait_for_messages
 
 pytestmark = pytest.mark.e2e
+T = TypeVar("T")
 
 CHROMIUM = "/usr/bin/chromium"
 OPERATEUR: HttpCredentials = {"username": "GRD", "password": "demo-operateur-grd"}
@@ -105,3 +110,51 @@ async def test_a_redrive_takes_the_dead_letter_off_the_list_and_to_its_consumer(
     outcomes = await wait_for_messages(DEMANDES_RESULTATS.name, by_demande(demande.message_id), timeout=60)
     assert len({o["message_id"] for o in outcomes}) == 1
     await expect(page.locator(f"#dernieres tr[data-demande='{demande.message_id}']")).to_be_visible(timeout=ATTENTE_MS)
+
+
+def grd_ops(platform: Platform, *args: str) -> Result:
+    """Run `grd-ops` against the platform's supervision, as an operator."""
+    env = {"GRD_OPS_URL": f"http://127.0.0.1:{platform['supervision'].port}", "GRD_OPS_SECRET": OPERATEUR["password"], "COLUMNS": "300"}
+    return CliRunner().invoke(ops.app, list(args), env=env)
+
+
+async def test_grd_ops_lists_shows_and_redrives_a_dead_letter_once(platform: Platform, bus: Bus) -> None:
+    pds = f"OPS{uuid.uuid4().hex[:10].upper()}"
+    demande = new_envelope(demande_diverse(pds), key=pds, fournisseur="LUMEN")
+    headers = dead_letter_headers(f"{DEMANDES.name}/1/0", "referentiel.demandes", "OSError('panne passagère')", 5)
+    assert bus.producer is not None
+    await bus.producer.send_and_wait(
+        DLQ.name, demande.model_dump_json().encode(), key=pds.encode(), headers=[(k, v.encode()) for k, v in headers.items()]
+    )
+
+    async def listed() -> str | None:
+        result = grd_ops(platform, "dead-letters", "list")
+        assert result.exit_code == 0, result.output
+        ligne = next((line for line in result.output.splitlines() if pds in line), None)
+        return ligne.split("│")[1].strip() if ligne else None
+
+    lettre_id = await eventually(listed, f"dead letter of {pds} listed by grd-ops")
+    show = grd_ops(platform, "dead-letters", "show", lettre_id)
+    assert show.exit_code == 0 and str(demande.message_id) in show.output and "referentiel.demandes" in show.output
+
+    first = grd_ops(platform, "dead-letters", "redrive", lettre_id)
+    assert first.exit_code == 0 and "reemise" in first.output, first.output
+    again = grd_ops(platform, "dead-letters", "redrive", lettre_id)
+    assert again.exit_code == 1 and "409" in again.output
+    outcomes = await wait_for_messages(DEMANDES_RESULTATS.name, by_demande(demande.message_id), timeout=60)
+    assert len({o["message_id"] for o in outcomes}) == 1
+
+    lag = grd_ops(platform, "lag", "--all")
+    assert lag.exit_code == 0 and "supervision.resultats" in lag.output
+    assert grd_ops(platform, "backlog").exit_code == 0
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 60) -> T:
+    """Poll until `probe` returns something (fails with `what` after the timeout)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        found = await probe()
+        if found is not None:
+            return found
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"not seen after {timeout}s: {what}")

@@ -7,14 +7,15 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from contracts.common import StatutAffaire, TypeAffaire
-from contracts.envelope import Envelope, new_envelope
+from contracts.demandes import DemandeDiverseV1
+from contracts.envelope import new_envelope
 from contracts.evenements import AffaireStatutChangeV1, DemandeRefuseeV1
 from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ, FLUX_R15
 from platform_kit.messaging import dead_letter_headers
@@ -147,23 +148,16 @@ async def test_actions_need_an_operator_and_the_action_header(supervision: Super
 
 async def test_a_demand_and_its_outcome_are_counted_once_with_their_latency(supervision: Supervision, bus: Bus) -> None:
     code = f"CODE_TEST_{uuid.uuid4().hex[:8].upper()}"
-    demande_id = uuid.uuid4()
-    # The tap reads the envelope only (type, id, occurred_at): the payload's validity is the référentiel's business.
-    demande = Envelope(
-        message_id=demande_id,
-        type="DemandeDiverse",
-        occurred_at=datetime.now(UTC) - timedelta(seconds=3),
-        correlation_id=demande_id,
-        fournisseur="LUMEN",
-        key="PDS-FLUX",
-        payload={},
-    )
+    pds = f"FLUX{uuid.uuid4().hex[:10].upper()}"
+    # A valid demand (the platform's référentiel, when it runs on these topics later, refuses it as any other).
+    diverse = DemandeDiverseV1(pds=pds, sous_type="Autre", observations="Test de la supervision.", date_souhaitee=date.today() + timedelta(days=3))
+    demande = new_envelope(diverse, key=pds, fournisseur="LUMEN", occurred_at=datetime.now(UTC) - timedelta(seconds=3))
     for _ in range(2):  # a copy published again is counted once
         await bus.send_envelope(demande, DEMANDES.name)
     refus = DemandeRefuseeV1(
-        demande_message_id=demande.message_id, demande_type=demande.type, pds="PDS-FLUX", code=code, message="refus de test", etape="referentiel"
+        demande_message_id=demande.message_id, demande_type=demande.type, pds=pds, code=code, message="refus de test", etape="referentiel"
     )
-    issue = new_envelope(refus, key="PDS-FLUX", fournisseur="LUMEN", correlation_id=demande.message_id)
+    issue = new_envelope(refus, key=pds, fournisseur="LUMEN", correlation_id=demande.message_id)
     for _ in range(2):
         await bus.send_envelope(issue, DEMANDES_RESULTATS.name)
 
