@@ -7,7 +7,7 @@ from here goes through the same once-only state transition as the page's button.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -31,8 +31,16 @@ def _client(url: str, user: str, secret: str) -> httpx.Client:
 
 
 def _get(url: str, user: str, secret: str, path: str) -> Any:
-    with _client(url, user, secret) as client:
-        return _reponse(client.get(path))
+    try:
+        with _client(url, user, secret) as client:
+            return _reponse(client.get(path))
+    except httpx.HTTPError as exc:
+        _injoignable(url, exc)
+
+
+def _injoignable(url: str, exc: httpx.HTTPError) -> NoReturn:
+    console.print(f"[red]Service de supervision injoignable ({url}) : {exc}[/red]")
+    raise typer.Exit(2)
 
 
 def _reponse(reponse: httpx.Response) -> Any:
@@ -164,8 +172,11 @@ def voir(lettre_id: str, url: Url = URL_PAR_DEFAUT, user: Utilisateur = "GRD", s
 
 
 def _agir(url: str, user: str, secret: str, lettre_id: str, action: str) -> None:
-    with _client(url, user, secret) as client:
-        data = _reponse(client.post(f"/api/lettres-mortes/{lettre_id}/{action}", headers={"X-GRD-Action": action}))
+    try:
+        with _client(url, user, secret) as client:
+            data = _reponse(client.post(f"/api/lettres-mortes/{lettre_id}/{action}", headers={"X-GRD-Action": action}))
+    except httpx.HTTPError as exc:
+        _injoignable(url, exc)
     console.print(f"Lettre morte {data['id']} : {data['etat']} (par {data.get('par')})")
 
 
