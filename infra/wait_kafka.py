@@ -11,6 +11,8 @@ import time
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from platform_kit.kafka_client import kafka_options
+
 
 def _pid_alive(pid: int | None) -> bool:
     if pid is None:
@@ -29,6 +31,7 @@ async def _probe(bootstrap: str, request_timeout_ms: int, coordinator: bool) -> 
         bootstrap_servers=bootstrap,
         client_id="infra-wait-kafka",
         request_timeout_ms=request_timeout_ms,
+        **kafka_options(),
     )
     try:
         await admin.start()

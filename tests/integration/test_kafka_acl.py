@@ -1,0 +1,234 @@
+"""The security matrix of the bus, on the real broker: every principal × every topic × write / read / describe.
+
+Suppliers' expected rights are written here by hand (their own inbound topic, their own outbound topics, nothing
+else); services' come from the one flows table (platform_kit.acl.FLUX_SERVICES), checked against hand-written
+invariants. Unauthenticated clients and wrong passwords get nothing at all.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError
+
+from contracts import topics as t
+from demo_data.reference import FOURNISSEURS
+from platform_kit.acl import FLUX_SERVICES, PASSERELLE, password_for
+from platform_kit.kafka_client import kafka_options
+from tests.support import bootstrap
+
+pytestmark = pytest.mark.integration
+
+CODES = [f.code for f in FOURNISSEURS]
+INTERNES = [topic.name for topic in t.ALL_TOPICS]
+PAR_FOURNISSEUR = {code: [topic.name for topic in t.topics_fournisseur(code)] for code in CODES}
+TOUS = INTERNES + [name for names in PAR_FOURNISSEUR.values() for name in names]
+
+
+@dataclass
+class Droits:
+    """What a principal may do: the topics it may write, read and describe (read or write implies describe)."""
+
+    ecrit: set[str] = field(default_factory=set)
+    lit: set[str] = field(default_factory=set)
+
+    @property
+    def decrit(self) -> set[str]:
+        """Topics whose metadata the principal may see."""
+        return self.ecrit | self.lit
+
+
+def droits_fournisseur(code: str) -> Droits:
+    """Written by hand: a supplier writes its inbound topic and reads its three outbound topics, nothing else."""
+    base = f"grd.fournisseurs.{code}."
+    return Droits(ecrit={base + "demandes.v1"}, lit={base + "resultats.v1", base + "affaires.v1", base + "flux.v1"})
+
+
+def droits_service(service: str) -> Droits:
+    """From the flows table, plus the passerelle's per-supplier topics (made at onboarding)."""
+    flux = FLUX_SERVICES[service]
+    droits = Droits(ecrit={x.name for x in flux.ecrit}, lit={x.name for x in flux.lit} | {t.HORLOGE.name})
+    if service == PASSERELLE:
+        for code in CODES:
+            droits.lit.add(t.fournisseur_demandes(code).name)
+            droits.ecrit |= {x.name for x in t.topics_sortants(code)}
+    return droits
+
+
+def sonde(principal: str) -> bytes:
+    """A probe record: a well-formed envelope of a type no consumer knows (they dead-letter it, nothing else)."""
+    now = datetime.now(UTC).isoformat()
+    mid = str(uuid.uuid4())
+    env = {
+        "message_id": mid,
+        "type": "SondeAcl",
+        "version": 1,
+        "occurred_at": now,
+        "correlation_id": mid,
+        "fournisseur": principal if principal in CODES else None,
+        "key": "SONDE-ACL",
+        "payload": {"principal": principal},
+    }
+    return json.dumps(env).encode()
+
+
+def options(principal: str) -> dict[str, object]:
+    """Client options authenticating as `principal`."""
+    secret = password_for(principal, create=False)
+    return {"bootstrap_servers": bootstrap(), "request_timeout_ms": 10000, **kafka_options(username=principal, password=secret)}
+
+
+@dataclass
+class Constat:
+    """What a principal could actually do."""
+
+    ecrit: set[str] = field(default_factory=set)
+    lit: set[str] = field(default_factory=set)
+    decrit: set[str] = field(default_factory=set)
+
+
+async def essayer(principal: str, topics: Iterable[str]) -> Constat:
+    """Try describe and write on every topic, then read every partition of every topic at once."""
+    constat = Constat()
+    producer = AIOKafkaProducer(**options(principal))
+    await producer.start()
+    try:
+        for topic in topics:
+            try:
+                if await producer.partitions_for(topic):
+                    constat.decrit.add(topic)
+            except TopicAuthorizationFailedError:
+                pass
+            try:
+                await producer.send_and_wait(topic, sonde(principal), key=b"SONDE-ACL")
+                constat.ecrit.add(topic)
+            except TopicAuthorizationFailedError:
+                pass
+    finally:
+        await producer.stop()
+    constat.lit = await lire_tout(principal, list(topics))
+    return constat
+
+
+async def lire_tout(principal: str, topics: list[str], polls: int = 8) -> set[str]:
+    """Topics of which the principal could fetch records (every topic holds at least the admin's probe).
+
+    A topic the principal may not describe is absent from its metadata, so it is never fetched; one it may describe
+    but not read fails the fetch: that topic is dropped from the assignment and the others go on.
+    """
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **options(principal))
+    await consumer.start()
+    lus: set[str] = set()
+    restants = set(topics)
+    try:
+        for _ in range(polls):
+            consumer.assign([TopicPartition(topic, p) for topic in sorted(restants - lus) for p in range(3)])
+            try:
+                batch = await consumer.getmany(timeout_ms=1500)
+            except TopicAuthorizationFailedError as exc:
+                restants -= {str(a) for a in exc.args} | {x for x in restants if x in str(exc)}
+                continue
+            lus |= {tp.topic for tp, records in batch.items() if records}
+    finally:
+        await consumer.stop()
+    return lus
+
+
+@pytest.fixture(scope="module")
+async def topics_amorces() -> list[str]:
+    """Every topic holds one record (written by the admin), so a reader that may read it does see something."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), **kafka_options())
+    await producer.start()
+    try:
+        for topic in TOUS:
+            for p in range(3 if topic != t.HORLOGE.name else 1):
+                await producer.send_and_wait(topic, sonde("admin"), key=b"SONDE-ACL", partition=p)
+    finally:
+        await producer.stop()
+    return TOUS
+
+
+def test_flows_table_invariants() -> None:
+    """Hand-written invariants the table must keep: who may write the demands, the contract events, the flux."""
+    ecrivains = {topic: {s for s, f in FLUX_SERVICES.items() if any(x.name == topic for x in f.ecrit)} for topic in INTERNES}
+    # The supervision re-emits dead letters to their topic of origin (an operator's action behind HTTP auth).
+    assert ecrivains[t.DEMANDES.name] == {PASSERELLE, "supervision"}
+    assert ecrivains[t.CONTRATS_EVENEMENTS.name] == {"contrats", "supervision"}
+    assert ecrivains[t.FLUX_C15.name] == {"contrats", "supervision"}
+    assert ecrivains[t.FLUX_R15.name] == {"referentiel", "supervision"}
+    assert ecrivains[t.SI_RESULTATS.name] == {"si_comptage", "supervision"}
+    assert not any(t.HORLOGE in f.ecrit for f in FLUX_SERVICES.values())
+    assert all(t.DLQ in f.ecrit for f in FLUX_SERVICES.values())
+
+
+@pytest.mark.parametrize("code", CODES)
+async def test_supplier_touches_only_its_own_topics(code: str, topics_amorces: list[str]) -> None:
+    """A supplier writes only its inbound topic, reads only its outbound ones, and sees no other topic at all."""
+    attendu = droits_fournisseur(code)
+    constat = await essayer(code, topics_amorces)
+    assert constat.ecrit == attendu.ecrit
+    assert constat.lit == attendu.lit
+    assert constat.decrit == attendu.decrit
+    assert not (constat.ecrit | constat.lit | constat.decrit) & set(INTERNES)
+
+
+@pytest.mark.parametrize("service", sorted(FLUX_SERVICES))
+async def test_service_touches_exactly_its_flows(service: str, topics_amorces: list[str]) -> None:
+    """A service reads and writes exactly the topics of its flows; nothing outside them, no supplier topic (passerelle aside)."""
+    attendu = droits_service(service)
+    constat = await essayer(service, topics_amorces)
+    assert constat.ecrit == attendu.ecrit
+    assert constat.lit == attendu.lit
+    assert constat.decrit == attendu.decrit
+
+
+@pytest.mark.parametrize("code", CODES)
+async def test_supplier_groups_are_its_own(code: str) -> None:
+    """A supplier may commit offsets in its own groups (`fournisseurs.<CODE>.*`), not in a rival's nor a service's."""
+    autre = next(c for c in CODES if c != code)
+    tp = TopicPartition(t.fournisseur_resultats(code).name, 0)
+
+    async def commit(group: str) -> None:
+        consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **options(code))
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            await consumer.commit({tp: 0})
+        finally:
+            await consumer.stop()
+
+    await commit(f"fournisseurs.{code}.acl-test")
+    for group in (f"fournisseurs.{autre}.acl-test", "referentiel.demandes", "passerelle.sortants"):
+        with pytest.raises(GroupAuthorizationFailedError):
+            await commit(group)
+
+
+async def test_service_groups_are_its_own() -> None:
+    """A service may not join another service's consumer group (it would take its partitions)."""
+    tp = TopicPartition(t.CONTRATS_EVENEMENTS.name, 0)
+    consumer = AIOKafkaConsumer(group_id="contrats.demandes", enable_auto_commit=False, **options("referentiel"))
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        with pytest.raises(GroupAuthorizationFailedError):
+            await consumer.commit({tp: 0})
+    finally:
+        await consumer.stop()
+
+
+async def test_unauthenticated_and_wrong_password_get_nothing() -> None:
+    """A PLAINTEXT client and a supplier with a wrong password cannot even connect."""
+    plaintext = AIOKafkaProducer(bootstrap_servers=bootstrap(), request_timeout_ms=3000)
+    with pytest.raises(KafkaError):
+        await plaintext.start()
+    await plaintext.stop()
+    faux = AIOKafkaProducer(bootstrap_servers=bootstrap(), request_timeout_ms=3000, **kafka_options(username=CODES[0], password="pas-le-bon"))
+    with pytest.raises(KafkaError):
+        await faux.start()
+    await faux.stop()
