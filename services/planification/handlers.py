@@ -68,8 +68,9 @@ class Planification:
         commandes = self.rt.consumer("commandes", INTERVENTIONS_COMMANDES)
         commandes.handles(InterventionDemandeeV1)(self.intervention_demandee)
         commandes.handles(AnnulationInterventionDemandeeV1)(self.annulation)
-        echecs = self.rt.aggregates("echecs", swept=False)
-        demandes = self.rt.consumer("demandes", QUALIFIEES_PLANIFICATION, on_failure=failure_hook_for_qualified(self.rt, echecs, "planification"))
+        # One small document per demand refused without an intervention to carry it (or given up): its outcome, once.
+        self.refus = self.rt.aggregates("refus", swept=False)
+        demandes = self.rt.consumer("demandes", QUALIFIEES_PLANIFICATION, on_failure=failure_hook_for_qualified(self.rt, self.refus, "planification"))
         demandes.handles(DemandeQualifieeV1, when=lambda q: q["demande_type"] in d.DEMANDES_TRAITEES)(self.demande_qualifiee)
         si = self.rt.consumer("si", SI_RESULTATS)
         si.handles(ResultatTeleOperationV1)(self.resultat_teleoperation)
@@ -162,9 +163,9 @@ class Planification:
             await self._deplanifier(ctx, q, depl)
 
     async def _refuser_sans_intervention(self, ctx: HandlerContext, q: DemandeQualifieeV1, pds: str, r: d.Refus) -> None:
-        # No aggregate to carry the outbox: publish directly; the derived event id makes a replay harmless.
-        topic, env = ctx.emit(d.refus(q, pds, r))
-        await self.rt.publish(topic, env)
+        # No intervention to carry the outbox: the demand's own refusal document does (a redelivery finds it there).
+        etat = {"demande_type": q.demande_type, "pds": pds, "code": r.code}
+        await self.rt.create(self.refus, str(q.demande_message_id), etat, ctx, [ctx.emit(d.refus(q, pds, r), key=pds)])
 
     async def _reserver(self, ctx: HandlerContext, q: DemandeQualifieeV1, cmd: ReservationCreneauV1) -> None:
         loaded = await ctx.load(self.interventions, cmd.reference_affaire)

@@ -23,6 +23,7 @@ from platform_kit.messaging import HandlerContext, salvage_envelope
 from platform_kit.runtime import Runtime
 from platform_kit.settings import KitSettings
 from platform_kit.store import ConcurrencyConflict
+from tests.integration.test_kit import pds_on_partitions
 from tests.support import Bus, bootstrap, mongodb_url, read_topic, unique_db, wait_for_messages
 
 pytestmark = pytest.mark.integration
@@ -89,7 +90,9 @@ class Rig:
     async def refuse_invalid(self, env: Envelope, detail: str) -> list[tuple[str, Envelope]]:
         """What the référentiel does for a demand it cannot read: a refusal built from the salvaged fields."""
         ctx = HandlerContext(env, "garanties")
-        refus = DemandeRefuseeV1(demande_message_id=env.message_id, demande_type=env.type, code="MESSAGE_INVALIDE", message=detail[:200], etape="test")
+        refus = DemandeRefuseeV1(
+            demande_message_id=env.message_id, demande_type=env.type, code="MESSAGE_INVALIDE", message=detail[:200], etape="test"
+        )
         return [ctx.emit(refus)]
 
     async def give_up(self, ctx: HandlerContext, error: str) -> None:
@@ -326,19 +329,30 @@ async def test_partitions_moving_between_two_instances_never_run_one_record_twic
 
     guard(first)
     guard(second)
-    pds_list = [pds_ref() for _ in range(6)]
+    pds_list = [pds_ref(), *pds_on_partitions(), *pds_on_partitions()]  # every partition has work: both members get some
     try:
         first.gates["lent"] = second.gates["lent"] = asyncio.Event()
+        revoked = asyncio.Event()
+        consumer_a = first.rt.consumers[0]
+        revoke = consumer_a.revoke
+
+        async def spy(partitions: set[Any]) -> None:
+            revoked.set()
+            await revoke(partitions)
+
+        consumer_a.revoke = spy  # type: ignore[method-assign]
         slow = new_envelope(demande(pds_list[0], "lent"), key=pds_list[0], fournisseur="LUMEN")
         await bus.send_envelope(slow, first.topic_a.name)
         await until(lambda: str(slow.message_id) in in_hand)
-        joining = asyncio.create_task(second.rt.start())
+        await second.rt.start()
+        await asyncio.wait_for(revoked.wait(), 60)  # the second member is joining while the first holds its record
+        await asyncio.sleep(1)
+        assert str(slow.message_id) in in_hand  # the revocation waits for the record in hand
+        first.gates["lent"].set()
+        await second.rt.wait_ready()
         envs = [new_envelope(demande(p, f"n{i}"), key=p, fournisseur="LUMEN") for i in range(5) for p in pds_list]
         for env in envs:
             await bus.send_envelope(env, first.topic_a.name)
-        await asyncio.sleep(3)  # the second member joins while the first holds its record
-        first.gates["lent"].set()
-        await joining
         await until(lambda: len(set(first.effects) | set(second.effects)) == len(envs) + 1, timeout=90)
         assert overlaps == []
         assert first.effects and second.effects  # the partitions were indeed shared
