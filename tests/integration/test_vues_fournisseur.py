@@ -21,16 +21,18 @@ from contracts.evenements import (
     CompteurInfo,
     ContextePds,
     ContratEtatChangeV1,
+    DemandeAccepteeV1,
     InterventionDemandeeV1,
     OuvertureAffaireDemandeeV1,
 )
 from contracts.references import reference_affaire
-from contracts.topics import AFFAIRES_EVENEMENTS, INTERVENTIONS_EVENEMENTS
+from contracts.topics import AFFAIRES_EVENEMENTS, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, INTERVENTIONS_EVENEMENTS
 from demo_data.generator import generate_many
 from platform_kit.audit import COLLECTION as AUDIT
 from platform_kit.runtime import Runtime
 from platform_kit.vues import TOTAL
-from tests.support import Bus, mongodb_url, skip_runtime_history, unique_db, wait_for_messages
+from services.notifications.domain import message_id_mail
+from tests.support import Bus, mongodb_url, skip_history, skip_runtime_history, unique_db, wait_for_mails, wait_for_messages
 
 pytestmark = pytest.mark.integration
 
@@ -335,6 +337,52 @@ async def test_technical_study_concluded_by_a_grd_operator(bus: Bus) -> None:
             # Concluded already: a second conclusion is a conflict.
             deja = await http.post(f"/interventions/{refs[0]}/etude-technique", json={"favorable": True, "commentaire": "x"}, auth=auth("GRD"))
             assert deja.status_code == 409
+    finally:
+        await rt.mongo.drop_database(settings.database_name)
+        await rt.stop()
+
+
+# --- notifications: a supplier's e-mails from its index ---------------------------------------------------------------
+
+
+async def test_a_suppliers_mails_from_its_index_paginated_and_as_csv(bus: Bus) -> None:
+    mongodb_url()
+    app, settings = await started("notifications", backoff_max_s=0.5)
+    rt: Runtime = app.state.runtime
+    await skip_history(f"{settings.service_name}.mails", (DEMANDES_RESULTATS, AFFAIRES_EVENEMENTS, INTERVENTIONS_EVENEMENTS, CONTRATS_EVENEMENTS))
+    await rt.start()
+    await asyncio.wait_for(rt.broker_ready.wait(), 30)
+    try:
+        ref = "A" + uuid.uuid4().hex[:8].upper()
+        envs = []
+        for code in ("LUMEN", "LUMEN", "LUMEN", "VOLTA"):
+            evt = DemandeAccepteeV1(
+                demande_message_id=uuid.uuid4(), demande_type="DemandeDiverse", reference_affaire=ref, pds=f"PDS-{ref}-EC1", message="Enregistrée."
+            )
+            envs.append(await bus.send(evt, fournisseur=code))
+        ids = {message_id_mail(e.message_id, "demande_acceptee") for e in envs}
+        await wait_for_mails(lambda m: str(m["Message-ID"]) in ids, count=4, timeout=60)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as http:
+            for _ in range(50):
+                r = await http.get("/mails", params={"reference_affaire": ref}, auth=auth("LUMEN"))
+                if r.headers.get(TOTAL) == "3":
+                    break
+                await asyncio.sleep(0.2)
+            assert r.status_code == 200 and r.headers[TOTAL] == "3"
+            mine = r.json()
+            assert {m["message_id"] for m in mine} == {message_id_mail(e.message_id, "demande_acceptee") for e in envs[:3]}
+            assert {m["fournisseur"] for m in mine} == {"LUMEN"}
+            pages = []
+            for saut in range(3):
+                pages += (await http.get("/mails", params={"reference_affaire": ref, "limite": 1, "saut": saut}, auth=auth("LUMEN"))).json()
+            assert pages == mine
+            rows = csv_rows(await http.get("/mails", params={"reference_affaire": ref, "format": "csv"}, auth=auth("LUMEN")))
+            assert [row["message_id"] for row in rows] == [m["message_id"] for m in mine]
+            volta = (await http.get("/mails", params={"reference_affaire": ref}, auth=auth("VOLTA"))).json()
+            assert [m["message_id"] for m in volta] == [message_id_mail(envs[3].message_id, "demande_acceptee")]
+            operateur = (await http.get("/mails", params={"reference_affaire": ref, "fournisseur": "LUMEN"}, auth=auth("GRD"))).json()
+            assert operateur == mine
+        assert await rt.db["mails_par_fournisseur"].count_documents({"_id": {"$regex": "^LUMEN\\|"}}) >= 1
     finally:
         await rt.mongo.drop_database(settings.database_name)
         await rt.stop()
