@@ -56,8 +56,9 @@ def valider(fichier: Fichier) -> None:
 
 def _tableau(resultats: list[Resultat]) -> Table:
     table = Table(title="Résultats des demandes")
-    for colonne in ("Ligne", "Demande", "Type", "PDS", "Résultat", "Affaire / code", "Message"):
-        table.add_column(colonne, overflow="fold" if colonne != "Message" else "ellipsis", no_wrap=colonne == "Message")
+    for colonne in ("Ligne", "Demande", "Type", "PDS", "Résultat", "Affaire / code"):
+        table.add_column(colonne, no_wrap=True)  # identifiers stay whole: the message gives way first
+    table.add_column("Message", overflow="fold", max_width=100)
     libelles = {"acceptee": "[green]acceptée[/green]", "refusee": "[yellow]refusée[/yellow]", "sans_reponse": "[red]sans réponse[/red]"}
     for r in sorted(resultats, key=lambda r: r.ligne):
         quoi = r.reference_affaire if r.statut == "acceptee" else r.code

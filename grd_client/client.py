@@ -49,7 +49,8 @@ def enveloppe(ligne: Ligne, profil: Profil) -> Envelope:
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
-        await consumer.topics()  # a metadata fetch
+        # aiokafka's consumer only caches the metadata of subscribed topics; fetch this one's (as tests/support.py does).
+        await consumer._client._metadata_update(consumer._client.cluster, [topic])
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         raise RuntimeError(f"topic {topic} introuvable (ou non autorisé pour {topic!r})")
