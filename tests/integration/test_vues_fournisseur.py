@@ -324,11 +324,11 @@ async def test_technical_study_concluded_by_a_grd_operator(bus: Bus) -> None:
             corps = {"favorable": True, "commentaire": "Réseau suffisant"}
             assert (await http.post(f"/interventions/{refs[0]}/etude-technique", json=corps, auth=auth("LUMEN"))).status_code == 403
             ok = await http.post(f"/interventions/{refs[0]}/etude-technique", json=corps, auth=auth("GRD"))
-            assert ok.status_code == 202, ok.text
+            assert ok.status_code == 200 and ok.json()["statut"] == "demandee", ok.text
             ko = await http.post(
                 f"/interventions/{refs[1]}/etude-technique", json={"favorable": False, "commentaire": "Renforcement nécessaire"}, auth=auth("GRD")
             )
-            assert ko.status_code == 202
+            assert ko.status_code == 200 and ko.json()["statut"] == "annulee"
         reprise = await statut(refs[0], "demandee")
         assert "Réseau suffisant" in reprise["motif"]
         refusee = await statut(refs[1], "annulee")
