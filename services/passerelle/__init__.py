@@ -1,0 +1,1 @@
+"""The passerelle (gateway): the suppliers' only door to the bus, checking each demand against its channel."""
