@@ -7,6 +7,7 @@ invariants. Unauthenticated clients and wrong passwords get nothing at all.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterable
@@ -19,7 +20,8 @@ from aiokafka.errors import GroupAuthorizationFailedError, KafkaError, TopicAuth
 
 from contracts import topics as t
 from demo_data.reference import FOURNISSEURS
-from platform_kit.acl import FLUX_SERVICES, PASSERELLE, password_for
+from platform_kit import onboarding
+from platform_kit.acl import FLUX_SERVICES, PASSERELLE, Cluster, fournisseur_acls, password_for
 from platform_kit.kafka_client import kafka_options
 from tests.support import bootstrap
 
@@ -232,3 +234,38 @@ async def test_unauthenticated_and_wrong_password_get_nothing() -> None:
     with pytest.raises(KafkaError):
         await faux.start()
     await faux.stop()
+
+
+async def _peut_deposer(code: str) -> bool:
+    """Whether `code` can authenticate and write a probe on its inbound topic."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), request_timeout_ms=5000, **kafka_options(username=code, password=password_for(code)))
+    try:
+        await producer.start()
+        await producer.send_and_wait(t.fournisseur_demandes(code).name, sonde(code), key=b"SONDE-ACL")
+        return True
+    except KafkaError:
+        return False
+    finally:
+        await producer.stop()
+
+
+async def test_onboarding_add_suspend_add_remove() -> None:
+    """Onboarding gives a new supplier its door; suspending closes it, adding again reopens it, removing deletes its topics."""
+    code = f"ESSAI_{uuid.uuid4().hex[:8].upper()}"
+    cluster = Cluster()
+    await asyncio.to_thread(onboarding.add, code, cluster)
+    await asyncio.to_thread(onboarding.add, code, cluster)  # idempotent
+    assert await _peut_deposer(code)
+    assert {a for a in cluster.acls() if a.principal == code} == {a for a in fournisseur_acls(code) if a.principal == code}
+
+    await asyncio.to_thread(onboarding.suspend, code, cluster)
+    assert not await _peut_deposer(code)
+    assert not [a for a in cluster.acls() if code in (a.principal, *a.name.split("."))]
+
+    await asyncio.to_thread(onboarding.add, code, cluster)
+    assert await _peut_deposer(code)
+
+    deleted = await asyncio.to_thread(onboarding.remove, code, cluster)
+    assert sorted(deleted) == sorted(x.name for x in t.topics_fournisseur(code))
+    with pytest.raises(KeyError):
+        password_for(code, create=False)
