@@ -7,7 +7,7 @@ from platform_kit.settings import KitSettings
 
 SERVICES_PAR_DEFAUT = (
     "referentiel=http://127.0.0.1:8001,contrats=http://127.0.0.1:8002,affaires=http://127.0.0.1:8003,"
-    "planification=http://127.0.0.1:8004,notifications=http://127.0.0.1:8005"
+    "planification=http://127.0.0.1:8004,notifications=http://127.0.0.1:8005,passerelle=http://127.0.0.1:8007"
 )
 
 
