@@ -11,6 +11,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from contracts import topics as t
 from contracts.envelope import Envelope, new_envelope
 from grd_client.fichier import Ligne
 from grd_client.profil import Profil
@@ -136,8 +137,9 @@ async def suivre(profil: Profil, *, depuis_le_debut: bool = False) -> AsyncItera
             for tp, records in sorted(lots.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
                 for record in records:
                     env = _decoder(record.value)
-                    # On shared topics every supplier's messages pass by: keep one's own (per-supplier topics need no filter).
-                    if env.get("fournisseur") == profil.fournisseur:
+                    # A supplier's own topics hold only what concerns it; on the platform's shared topics every
+                    # supplier's messages pass by, so keep those naming it.
+                    if tp.topic.startswith(t.FOURNISSEURS_PREFIXE) or env.get("fournisseur") == profil.fournisseur:
                         yield tp.topic, env
     finally:
         await consumer.stop()

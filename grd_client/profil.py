@@ -1,7 +1,7 @@
 """The client's configuration: bootstrap servers, SCRAM credentials and topic names, from a TOML profile and the environment.
 
 Precedence: environment (`GRD_CLIENT_*`) over the profile file (`--profile`, else `~/.config/grd/profile.toml`) over
-defaults. The topic names default to today's shared topics (`topics_par_defaut`).
+defaults. The topic names default to the supplier's own topics (`topics_par_defaut`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,16 @@ ENV_PREFIXE = "GRD_CLIENT_"
 
 
 def topics_par_defaut(fournisseur: str) -> dict[str, Any]:
-    """The topics a supplier writes and reads when its profile names none.
+    """The topics a supplier writes and reads when its profile names none: its own (the platform's ACLs allow no other).
 
-    Today every supplier shares the platform's topics; with per-supplier topics this becomes
-    `{"topic_demandes": t.fournisseur_demandes(fournisseur).name, ...}` — the one place to change.
+    The shared topics of before (`grd.demandes.v1` in, `grd.demandes.resultats.v1` out) stay reachable by naming
+    them in the profile; this function is the one place that picks the defaults.
     """
-    return {"topic_demandes": t.DEMANDES.name, "topic_resultats": t.DEMANDES_RESULTATS.name, "topics_flux": [t.FLUX_C15.name, t.FLUX_R15.name]}
+    return {
+        "topic_demandes": t.fournisseur_demandes(fournisseur).name,
+        "topic_resultats": t.fournisseur_resultats(fournisseur).name,
+        "topics_flux": [t.fournisseur_flux(fournisseur).name],
+    }
 
 
 class Profil(BaseModel):

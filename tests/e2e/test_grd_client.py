@@ -1,4 +1,4 @@
-"""`grd envoyer` against the running platform: 500 demands from a file, one outcome each, as the outcomes topic says."""
+"""`grd envoyer` against the running platform, as LUMEN on its own topics: 500 demands from a file, one outcome each, as its outcomes topic says."""
 
 import asyncio
 import json
@@ -8,9 +8,10 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from contracts.topics import DEMANDES_RESULTATS
+from contracts.topics import fournisseur_resultats
 from demo_data.generator import generate_many
 from devtools.processes import ROOT, Platform
+from platform_kit.acl import password_for
 from tests.support import bootstrap, read_topic
 
 COUNT = 500
@@ -18,17 +19,13 @@ FOURNISSEUR = "LUMEN"
 
 
 def profile(tmp_path: Path) -> Path:
-    """A profile for the test stack: today's shared topics, the stack's SCRAM credentials (or none on a PLAINTEXT stack)."""
-    valeurs = {
-        "bootstrap_servers": bootstrap(),
-        "fournisseur": FOURNISSEUR,
-        "security_protocol": os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
-        "sasl_mechanism": os.environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
-        "username": os.environ.get("KAFKA_SASL_USERNAME", ""),
-        "password": os.environ.get("KAFKA_SASL_PASSWORD", ""),
-    }
+    """LUMEN's profile on the test stack: its own SCRAM credential (made by the demo onboarding) and its own topics."""
+    protocol = os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    valeurs = {"bootstrap_servers": bootstrap(), "fournisseur": FOURNISSEUR, "security_protocol": protocol}
+    if protocol.upper() != "PLAINTEXT":
+        valeurs |= {"sasl_mechanism": os.environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"), "password": password_for(FOURNISSEUR, create=False)}
     chemin = tmp_path / "profile.toml"
-    chemin.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in valeurs.items() if v))
+    chemin.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in valeurs.items()))
     return chemin
 
 
@@ -70,7 +67,7 @@ async def test_grd_envoyer_prints_one_outcome_per_demand_matching_the_outcomes_t
     assert len(rows) == COUNT, fini.stdout[-3000:]
     assert sorted(line for line, _, _ in rows.values()) == list(range(1, COUNT + 1))
     published = {}
-    for doc, _, _ in await read_topic(DEMANDES_RESULTATS.name, timeout=5):
+    for doc, _, _ in await read_topic(fournisseur_resultats(FOURNISSEUR).name, timeout=5):
         if doc and doc.get("payload", {}).get("demande_message_id") in rows:
             payload = doc["payload"]
             published[payload["demande_message_id"]] = (

@@ -102,7 +102,14 @@ def test_envoyer_sends_nothing_when_a_line_is_wrong(tmp_path: Path) -> None:
 def test_profile_file_then_environment_and_todays_topics_by_default(tmp_path: Path) -> None:
     chemin = ecrire(tmp_path, "profile.toml", 'bootstrap_servers = "kafka.grd.example:9093"\nfournisseur = "LUMEN"\npassword = "p"\n')
     profil = charger_profil(chemin, environ={})
-    assert (profil.username, profil.topic_demandes, profil.topic_resultats) == ("LUMEN", "grd.demandes.v1", "grd.demandes.resultats.v1")
+    assert (profil.username, profil.topic_demandes, profil.topic_resultats, profil.topics_flux) == (
+        "LUMEN",
+        "grd.fournisseurs.LUMEN.demandes.v1",
+        "grd.fournisseurs.LUMEN.resultats.v1",
+        ["grd.fournisseurs.LUMEN.flux.v1"],
+    ), "a supplier's own topics by default"
+    partage = charger_profil(chemin, environ={"GRD_CLIENT_TOPIC_DEMANDES": "grd.demandes.v1"})
+    assert partage.topic_demandes == "grd.demandes.v1" and partage.topic_resultats == "grd.fournisseurs.LUMEN.resultats.v1"
     kafka = profil.kafka()
     assert kafka["security_protocol"] == "SASL_SSL" and kafka["sasl_plain_username"] == "LUMEN" and "ssl_context" in kafka
     env = {"GRD_CLIENT_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "GRD_CLIENT_TOPIC_DEMANDES": "autre.v1", "GRD_CLIENT_TOPICS_FLUX": "a, b"}
