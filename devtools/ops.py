@@ -139,7 +139,7 @@ def lister(url: Url = URL_PAR_DEFAUT, user: Utilisateur = "GRD", secret: Secret 
     """Lettres mortes à traiter (origine, consommateur, erreur, tentatives)."""
     data = _get(url, user, secret, "/api/lettres-mortes")
     table = Table(title=f"Lettres mortes à traiter ({len(data['ouvertes'])})")
-    for col in ("Id", "Reçue le", "Origine", "Consommateur", "Erreur", "Tentatives", "État"):
+    for col in ("Id", "Reçue le", "Origine", "Clé", "Consommateur", "Erreur", "Tentatives", "État"):
         table.add_column(col, overflow="fold")
     for lettre in data["ouvertes"]:
         tentatives = lettre["tentatives"]
@@ -147,6 +147,7 @@ def lister(url: Url = URL_PAR_DEFAUT, user: Utilisateur = "GRD", secret: Secret 
             lettre["id"],
             lettre["le"],
             lettre["origine"],
+            lettre["cle"] or "—",
             lettre["consommateur"],
             lettre["erreur"][:120],
             "—" if tentatives is None else str(tentatives),

@@ -17,7 +17,7 @@ from contracts.common import StatutAffaire, TypeAffaire
 from contracts.demandes import DemandeDiverseV1
 from contracts.envelope import new_envelope
 from contracts.evenements import AffaireStatutChangeV1, DemandeRefuseeV1
-from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ, FLUX_R15
+from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ, RELEVES
 from platform_kit.messaging import dead_letter_headers
 from platform_kit.runtime import Runtime
 from services.supervision.app import create_app
@@ -79,7 +79,11 @@ async def get(s: Supervision, path: str) -> Any:
 
 
 async def dead_letter(bus: Bus, body: bytes, key: bytes, origin_topic: str) -> str:
-    """Put a record on the dead-letter topic exactly as the kit does (its headers), return the error text."""
+    """Put a record on the dead-letter topic exactly as the kit does (its headers), return the error text.
+
+    The tests redrive to grd.releves.evenements.v1, which no service consumes: the platform's processes, started later
+    in the same run on the same topics, must not receive these bodies.
+    """
     erreur = f"RuntimeError('panne simulée {uuid.uuid4().hex[:8]}')"
     headers = dead_letter_headers(f"{origin_topic}/1/42", "contrats.demandes", erreur, 5)
     assert bus.producer is not None
@@ -97,10 +101,10 @@ async def open_letter(s: Supervision, erreur: str) -> dict[str, Any]:
 
 async def test_a_dead_letter_is_listed_with_its_headers_and_content(supervision: Supervision, bus: Bus) -> None:
     body = f'{{"illisible": "{uuid.uuid4().hex}"'.encode()
-    erreur = await dead_letter(bus, body, b"PDS-SUPERVISION-1", FLUX_R15.name)
+    erreur = await dead_letter(bus, body, b"PDS-SUPERVISION-1", RELEVES.name)
     lettre = await open_letter(supervision, erreur)
     vu = (lettre["origine"], lettre["consommateur"], lettre["tentatives"], lettre["etat"])
-    assert vu == (f"{FLUX_R15.name}/1/42", "contrats.demandes", 5, "a_traiter")
+    assert vu == (f"{RELEVES.name}/1/42", "contrats.demandes", 5, "a_traiter")
     detail = await get(supervision, f"/api/lettres-mortes/{lettre['id']}")
     assert detail["contenu"] == body.decode() and detail["cle"] == "PDS-SUPERVISION-1"
     page = await supervision.http.get(f"/lettres-mortes/{lettre['id']}")
@@ -111,14 +115,14 @@ async def test_two_concurrent_redrives_publish_the_original_bytes_once(supervisi
     marker = uuid.uuid4().hex
     body = f'{{"rejoue": "{marker}"}}'.encode()
     key = f"PDS-{marker[:8]}".encode()
-    erreur = await dead_letter(bus, body, key, FLUX_R15.name)
+    erreur = await dead_letter(bus, body, key, RELEVES.name)
     lettre = await open_letter(supervision, erreur)
 
     path = f"/api/lettres-mortes/{lettre['id']}/reemettre"
     first, second = await asyncio.gather(supervision.http.post(path, headers=ACTION), supervision.http.post(path, headers=ACTION))
 
     assert sorted([first.status_code, second.status_code]) == [200, 409], (first.text, second.text)
-    republished = [(h, v) for _d, h, v in await read_topic(FLUX_R15.name) if v == body]
+    republished = [(h, v) for _d, h, v in await read_topic(RELEVES.name) if v == body]
     assert len(republished) == 1
     assert republished[0][0]["x-redriven-by"] == "GRD"
     ouvertes = (await get(supervision, "/api/lettres-mortes"))["ouvertes"]
@@ -130,13 +134,13 @@ async def test_two_concurrent_redrives_publish_the_original_bytes_once(supervisi
 
 async def test_a_discarded_dead_letter_cannot_be_redriven(supervision: Supervision, bus: Bus) -> None:
     body = f'{{"ecarte": "{uuid.uuid4().hex}"}}'.encode()
-    erreur = await dead_letter(bus, body, b"PDS-ECARTE", FLUX_R15.name)
+    erreur = await dead_letter(bus, body, b"PDS-ECARTE", RELEVES.name)
     lettre = await open_letter(supervision, erreur)
     ecartee = await supervision.http.post(f"/api/lettres-mortes/{lettre['id']}/ecarter", headers=ACTION)
     assert ecartee.status_code == 200 and ecartee.json()["etat"] == "ecartee" and ecartee.json()["par"] == "GRD"
     again = await supervision.http.post(f"/api/lettres-mortes/{lettre['id']}/reemettre", headers=ACTION)
     assert again.status_code == 409
-    assert not [v for _d, _h, v in await read_topic(FLUX_R15.name) if v == body]
+    assert not [v for _d, _h, v in await read_topic(RELEVES.name) if v == body]
 
 
 async def test_actions_need_an_operator_and_the_action_header(supervision: Supervision) -> None:
