@@ -88,6 +88,7 @@ class Phase:
     last: Counter[str] = field(default_factory=Counter)
     probes: int = 0
     rate: float | None = None
+    missing: Counter[str] = field(default_factory=Counter)
 
     @property
     def throughput(self) -> float:
@@ -261,7 +262,8 @@ class Observer:
                 ends.append(end)
                 effect.append((end - self.sent[d]) * 1000)
         seconds = (max(ends) - t0) if len(ends) == len(demands) else float("nan")
-        return Phase(len(demands), seconds, outcome, effect, last, self.probes, rate)
+        missing = Counter(e for d in demands if not self.done(d) for e in self.expected.get(d, EFFETS_ACCEPTEE) if e not in self.times[d])
+        return Phase(len(demands), seconds, outcome, effect, last, self.probes, rate, missing)
 
 
 def mixed_demands(count: int, pds_count: int) -> list[tuple[Any, str, str]]:
@@ -499,7 +501,7 @@ async def measure(
     """Warm-up, max-rate phase (metered), half-rate phase."""
     warm = await run_phase(system, mixed_demands(50, pds), None, 120)
     if warm.complete < warm.demands:
-        raise RuntimeError(f"{system.name}: warm-up incomplete ({warm.complete}/{warm.demands}), see the logs")
+        raise RuntimeError(f"{system.name}: warm-up incomplete ({warm.complete}/{warm.demands}; effects missing: {dict(warm.missing)}), see the logs")
     commands0 = before() if before else Counter()
     meter = ProcessMeter(named)
     maximum = await run_phase(system, mixed_demands(args.demands, pds), None, args.timeout)
@@ -536,9 +538,17 @@ def bench_competent(args: argparse.Namespace, run_id: str, log_dir: Path) -> Mea
     return measured
 
 
+def start_platform(platform: Platform, timeout: float) -> None:
+    """Start every process, then wait for each to be healthy (a loaded machine needs more than Platform.start's 90 s)."""
+    for sp in platform.processes.values():
+        sp.start()
+    for sp in platform.processes.values():
+        sp.wait_healthy(timeout)
+
+
 def bench_platform(args: argparse.Namespace, run_id: str, platform: Platform) -> Measured:
     """Start the platform, measure, keep it running (the caller stops it)."""
-    platform.start()
+    start_platform(platform, args.start_timeout)
     named = {n: psutil.Process(sp.proc.pid) for n, sp in platform.processes.items() if sp.proc}
     measured = asyncio.run(measure(platform_system(run_id, args.partitions), named, args, args.pds, lambda: store_commands(platform)))
     db = f"grd_{run_id}_"
@@ -638,6 +648,18 @@ def report(args: argparse.Namespace, serial: Phase, serial_usage: Usage, relay: 
     console.print(t)
 
 
+def progress(label: str, phase: Phase | None) -> None:
+    """One line as soon as a phase is measured (the tables come at the end)."""
+    if phase is not None:
+        e = phase.effect_ms
+        print(
+            f"[bench] {label}: {phase.throughput:.1f} demands/s, {phase.complete}/{phase.demands} complete, last effect "
+            f"p50/p95/p99 {percentile(e, 50):.0f}/{percentile(e, 95):.0f}/{percentile(e, 99):.0f} ms"
+            + (f"; effects missing: {dict(phase.missing)}" if phase.missing else ""),
+            flush=True,
+        )
+
+
 def drop_databases(run_id: str) -> None:
     """Remove the run's databases (every service's), so runs do not pile up in the store."""
 
@@ -666,11 +688,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--partitions", type=int, default=256, help="collections per partitioned store")
     parser.add_argument("--inbox-partitions", type=int, default=32, help="collections of each service's inbox")
+    parser.add_argument("--start-timeout", type=float, default=300, help="seconds each service may take to be healthy")
     parser.add_argument("--no-half", dest="half", action="store_false", help="skip the half-rate phases")
     parser.add_argument("--keep", action="store_true", help="keep the run's databases (dropped by default)")
+    parser.add_argument("--reuse", metavar="RUN_ID", help="use the databases a --keep run seeded (skips seeding; same --pds and --partitions)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-latest.txt")
     args = parser.parse_args()
-    run_id = f"bench{uuid.uuid4().hex[:6]}"
+    run_id = args.reuse or f"bench{uuid.uuid4().hex[:6]}"
     data = Path(os.environ.get("GRD_DATA_DIR", ROOT / ".data"))
     log_dir = data / "logs" / run_id
     platform = Platform(run_id, log_dir, port_offset=int(os.environ.get("GRD_TEST_PORT_OFFSET", "0")))
@@ -679,18 +703,24 @@ def main() -> None:
         # Collections per partitioned store (the services' default is 64; lookups by _id use the index either way).
         sp.env[f"{sp.name.upper()}_PARTITIONS"] = str(args.partitions)
         sp.env[f"{sp.name.upper()}_INBOX_PARTITIONS"] = str(args.inbox_partitions)
-    print(f"[bench] seeding {args.pds} PDS into every service ({run_id})...", flush=True)
-    t = time.perf_counter()
-    platform.seed(args.pds)
-    print(f"[bench] seeded in {time.perf_counter() - t:.0f} s", flush=True)
+    if not args.reuse:
+        print(f"[bench] seeding {args.pds} PDS into every service ({run_id})...", flush=True)
+        t = time.perf_counter()
+        platform.seed(args.pds)
+        print(f"[bench] seeded in {time.perf_counter() - t:.0f} s", flush=True)
     try:
         print(f"[bench] serial relay: {args.demands} messages x {HOPS} stages in one process, nothing else running...", flush=True)
         serial, serial_usage = asyncio.run(bench_serial(args.demands, args.timeout))
+        progress("serial relay, max rate", serial)
         print("[bench] competent relay: 3 processes, warm-up, max rate, half rate...", flush=True)
         relay = bench_competent(args, run_id, log_dir)
+        progress("competent relay, max rate", relay.maximum)
+        progress("competent relay, half rate", relay.half)
         print("[bench] platform: starting the services, warm-up, max rate, half rate...", flush=True)
         try:
             ours = bench_platform(args, run_id, platform)
+            progress("platform, max rate", ours.maximum)
+            progress("platform, half rate", ours.half)
         finally:
             platform.stop()
     finally:

@@ -1,7 +1,7 @@
 """Profile the services under load: py-spy records each service process during a max-rate phase of the e2e workload.
 
 `python scripts/bench_profile.py --demands 500 --pds 5000` (needs the local stack and `pip install py-spy`). Seeds,
-starts the platform, warms up, then runs `py-spy record` (non-blocking, 100 Hz, active samples only) on every service
+starts the three services on the demands' path, warms up, then runs `py-spy record` (non-blocking, 100 Hz, active samples only) on every service
 while the demands flow, and prints per service the functions where the CPU is spent (self) and the frames of
 interest that hold the most samples (inclusive: our code and the libraries on the message path). The raw stacks stay
 in the run's log directory (flame graphs: `py-spy record --format speedscope` instead, or any collapsed-stack tool).
@@ -19,9 +19,11 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from devtools.bench_e2e import drop_databases, mixed_demands, platform_system, run_phase
+from devtools.bench_e2e import drop_databases, mixed_demands, platform_system, run_phase, start_platform
 from devtools.processes import ROOT, Platform
 
+#: The services a demande diverse or a réclamation goes through.
+PATH = ("referentiel", "affaires", "notifications")
 #: Inclusive frames worth naming: where a message's time goes, by layer.
 LAYERS = (
     "services/",
@@ -84,21 +86,26 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=64)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--reuse", metavar="RUN_ID", help="use the databases a `bench_e2e --keep` run seeded (kept afterwards)")
     args = parser.parse_args()
-    run_id = f"prof{uuid.uuid4().hex[:6]}"
+    run_id = args.reuse or f"prof{uuid.uuid4().hex[:6]}"
     log_dir = Path(os.environ.get("GRD_DATA_DIR", ROOT / ".data")) / "logs" / run_id
     platform = Platform(run_id, log_dir, port_offset=int(os.environ.get("GRD_TEST_PORT_OFFSET", "0")))
     for sp in platform.processes.values():
         sp.env[f"{sp.name.upper()}_LOG_LEVEL"] = "WARNING"
         sp.env[f"{sp.name.upper()}_PARTITIONS"] = str(args.partitions)
-    print(f"[profile] seeding {args.pds} PDS ({run_id})...", flush=True)
-    platform.seed(args.pds)
-    platform.start()
+    if not args.reuse:
+        print(f"[profile] seeding {args.pds} PDS ({run_id})...", flush=True)
+        platform.seed(args.pds)
+    # Only the services on the path of these demands (the others would idle): the profile is theirs.
+    for name in [n for n in platform.processes if n not in PATH]:
+        del platform.processes[name]
+    start_platform(platform, 300)
     system = platform_system(run_id, args.partitions)
     recorders: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         asyncio.run(run_phase(system, mixed_demands(50, args.pds), None, 120))
-        for name in ("referentiel", "affaires", "notifications"):
+        for name in PATH:
             sp = platform[name]
             assert sp.proc is not None
             out = log_dir / f"pyspy-{name}.txt"
@@ -114,7 +121,8 @@ def main() -> None:
         for proc, _ in recorders.values():
             proc.wait(60)
         platform.stop()
-        drop_databases(run_id)
+        if not args.reuse:
+            drop_databases(run_id)
     for name, (_, out) in recorders.items():
         if out.exists():
             print("\n".join(summary(name, read_collapsed(out), args.top)))
