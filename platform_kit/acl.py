@@ -51,7 +51,7 @@ class Flux:
 
     lit: tuple[t.Topic, ...]
     ecrit: tuple[t.Topic, ...]
-    #: Describe every consumer group (their offsets and lag): the supervision only.
+    #: Describe every consumer group and the suppliers' topics (offsets and lag, no records): the supervision only.
     decrit_groupes: bool = False
 
 
@@ -128,6 +128,8 @@ def service_acls(service: str) -> set[Acl]:
     acls.add(Acl(service, "BROKER", "kafka-cluster", "LITERAL", "IDEMPOTENT_WRITE"))
     if flux.decrit_groupes:
         acls.add(Acl(service, "GROUP", "*", "LITERAL", "DESCRIBE"))
+        # Offsets and metadata of the suppliers' topics too (the passerelle's lag), never their records.
+        acls.add(Acl(service, "TOPIC", t.FOURNISSEURS_PREFIXE, "PREFIXED", "DESCRIBE"))
     return acls
 
 
@@ -268,16 +270,21 @@ class Cluster:
                 future.result(timeout=30)
 
 
+def _par_onboarding(acl: Acl) -> bool:
+    """Whether onboarding owns this rule (the literal ones on a supplier's topics)."""
+    return acl.pattern == "LITERAL" and acl.resource == "TOPIC" and acl.name.startswith(t.FOURNISSEURS_PREFIXE)
+
+
 def apply(cluster: Cluster | None = None) -> tuple[int, int]:
     """Make the service principals and their ACLs exactly those of the table; return (created, deleted) rule counts.
 
-    Rules on supplier resources (topics under `grd.fournisseurs.`) belong to onboarding and are left alone.
+    The literal rules on supplier topics (`grd.fournisseurs.<CODE>.*`) belong to onboarding and are left alone.
     """
     cluster = cluster or Cluster()
     for service in FLUX_SERVICES:
         cluster.upsert_user(service, password_for(service))
     wanted = all_service_acls()
-    current = {a for a in cluster.acls() if a.principal in FLUX_SERVICES and not a.name.startswith(t.FOURNISSEURS_PREFIXE)}
+    current = {a for a in cluster.acls() if a.principal in FLUX_SERVICES and not _par_onboarding(a)}
     cluster.delete(current - wanted)
     cluster.create(wanted - current)
     return len(wanted - current), len(current - wanted)

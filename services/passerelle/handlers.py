@@ -12,9 +12,12 @@ from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
 from contracts import topics as t
+from contracts.base import WireModel
+from contracts.catalogue import CATALOGUE, spec_for_model
 from contracts.envelope import Envelope
 from platform_kit.errors import PermanentPublishError
 from platform_kit.kafka_client import kafka_options
+from platform_kit.messaging import HandlerContext
 from platform_kit.producer import Record
 from platform_kit.runtime import Runtime
 from services.passerelle import domain
@@ -29,6 +32,7 @@ class Passerelle:
 
     Both consumers commit a record only once what it causes is acknowledged by Kafka (at-least-once); everything
     they publish has an id derived from the record, so a redelivery only makes duplicates that consumers drop.
+    The inbound one is a plain faststream subscriber because it subscribes by pattern (new suppliers' topics).
     """
 
     def __init__(self, rt: Runtime, settings: Settings) -> None:
@@ -52,23 +56,17 @@ class Passerelle:
             title=f"{name}.demandes",
             description="Supplier demands, checked against their channel",
         )
-        sortants = broker.subscriber(
-            *domain.SORTANTS,
-            group_id=f"{name}.sortants",
-            ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset=reset,
-            title=f"{name}.sortants",
-            description="Outcomes, affaire events and flux, re-published to the supplier concerned",
-        )
+        # The results: the kit's consumer (a lane per partition, batched commits), with no inbox: a copy's id derives
+        # from the original's, so a redelivery only republishes a duplicate.
+        sortants = self.rt.consumer("sortants", *(x for x in t.ALL_TOPICS if x.name in domain.SORTANTS), inbox=False)
+        for spec in CATALOGUE:
+            if any(x.name in domain.SORTANTS for x in spec.topics):
+                sortants.handles(spec.model)(self.sortant)
 
         async def on_demande(body: Any) -> None:
             await self.demande(context.get_local("message"))
 
-        async def on_sortant(body: Any) -> None:
-            await self.sortant(context.get_local("message"))
-
         entrants(on_demande)
-        sortants(on_sortant)
 
     async def demande(self, msg: KafkaMessage) -> None:
         """A record of a supplier's inbound topic: forward it unchanged (same id) or publish its refusal."""
@@ -99,21 +97,15 @@ class Passerelle:
         await self._publier([record], body, topic)
         await msg.ack()
 
-    async def sortant(self, msg: KafkaMessage) -> None:
-        """A record of an internal result topic: a copy on the outbound topic of the supplier it concerns, if onboarded."""
-        rec: Any = msg.raw_message
-        topic, body = str(rec.topic), _octets(msg.body)
-        try:
-            env = Envelope.model_validate_json(body)
-        except (ValueError, ValidationError):
-            await msg.ack()  # the services dead-letter what they cannot read; nothing to forward to anyone
-            return
+    async def sortant(self, ctx: HandlerContext, payload: WireModel) -> None:
+        """A result: a copy on the outbound topic of the supplier it concerns, if that supplier is onboarded."""
+        env = ctx.envelope
+        topic = spec_for_model(type(payload)).topic_for(payload).name
         copie = domain.copie_pour_fournisseur(topic, env)
         if copie is not None and await self.raccorde(copie[0]):
             dest, out = copie
-            await self._publier([(dest, out.model_dump_json().encode(), out.key.encode(), JSON)], body, topic)
+            await self._publier([(dest, out.model_dump_json().encode(), out.key.encode(), JSON)], env.model_dump_json().encode(), topic)
             self.rt.metrics.messages.labels(self.rt.metrics.service, env.type, "diffusee").inc()
-        await msg.ack()
 
     async def raccorde(self, topic: str) -> bool:
         """Whether this supplier topic exists and is ours to write (its supplier is onboarded); re-read at most every few seconds."""

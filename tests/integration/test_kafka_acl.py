@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,11 +40,12 @@ class Droits:
 
     ecrit: set[str] = field(default_factory=set)
     lit: set[str] = field(default_factory=set)
+    decrit_seulement: set[str] = field(default_factory=set)
 
     @property
     def decrit(self) -> set[str]:
         """Topics whose metadata the principal may see."""
-        return self.ecrit | self.lit
+        return self.ecrit | self.lit | self.decrit_seulement
 
 
 def droits_fournisseur(code: str) -> Droits:
@@ -56,6 +58,8 @@ def droits_service(service: str) -> Droits:
     """From the flows table, plus the passerelle's per-supplier topics (made at onboarding)."""
     flux = FLUX_SERVICES[service]
     droits = Droits(ecrit={x.name for x in flux.ecrit}, lit={x.name for x in flux.lit} | {t.HORLOGE.name})
+    if service == "supervision":  # the lag of every group, the passerelle's on the suppliers' topics included
+        droits.decrit_seulement = {name for names in PAR_FOURNISSEUR.values() for name in names}
     if service == PASSERELLE:
         for code in CODES:
             droits.lit.add(t.fournisseur_demandes(code).name)
@@ -63,8 +67,12 @@ def droits_service(service: str) -> Droits:
     return droits
 
 
-def sonde(principal: str) -> bytes:
-    """A probe record: a well-formed envelope of a type no consumer knows (they dead-letter it, nothing else)."""
+def sonde(principal: str, topic: str) -> bytes:
+    """A probe record: a well-formed envelope of a type no consumer knows (they dead-letter it, nothing else).
+
+    On a supplier's topic it names that supplier, as everything there does (the e2e isolation test checks it).
+    """
+    proprietaire = topic.split(".")[2] if topic.startswith(t.FOURNISSEURS_PREFIXE) else None
     now = datetime.now(UTC).isoformat()
     mid = str(uuid.uuid4())
     env = {
@@ -73,7 +81,7 @@ def sonde(principal: str) -> bytes:
         "version": 1,
         "occurred_at": now,
         "correlation_id": mid,
-        "fournisseur": principal if principal in CODES else None,
+        "fournisseur": proprietaire,
         "key": "SONDE-ACL",
         "payload": {"principal": principal},
     }
@@ -108,37 +116,39 @@ async def essayer(principal: str, topics: Iterable[str]) -> Constat:
             except TopicAuthorizationFailedError:
                 pass
             try:
-                await producer.send_and_wait(topic, sonde(principal), key=b"SONDE-ACL")
+                await producer.send_and_wait(topic, sonde(principal, topic), key=b"SONDE-ACL")
                 constat.ecrit.add(topic)
             except TopicAuthorizationFailedError:
                 pass
     finally:
         await producer.stop()
-    constat.lit = await lire_tout(principal, list(topics))
+    constat.lit = await lire_tout(principal, constat.decrit)
     return constat
 
 
-async def lire_tout(principal: str, topics: list[str], polls: int = 8) -> set[str]:
+async def lire_tout(principal: str, visibles: set[str], delai_s: float = 180) -> set[str]:
     """Topics of which the principal could fetch records (every topic holds at least the admin's probe).
 
-    A topic the principal may not describe is absent from its metadata, so it is never fetched; one it may describe
-    but not read fails the fetch: that topic is dropped from the assignment and the others go on.
+    A topic the principal may not describe is absent from its metadata: it cannot even be fetched, so only the
+    visible ones are tried, until each is settled: records came (readable) or the fetch was refused (not readable).
     """
     consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **options(principal))
     await consumer.start()
     lus: set[str] = set()
-    restants = set(topics)
+    refuses: set[str] = set()
+    deadline = time.monotonic() + delai_s
     try:
-        for _ in range(polls):
-            consumer.assign([TopicPartition(topic, p) for topic in sorted(restants - lus) for p in range(3)])
+        while visibles - lus - refuses and time.monotonic() < deadline:
+            consumer.assign([TopicPartition(topic, p) for topic in sorted(visibles - lus - refuses) for p in range(3)])
             try:
-                batch = await consumer.getmany(timeout_ms=1500)
+                batch = await consumer.getmany(timeout_ms=1000)
             except TopicAuthorizationFailedError as exc:
-                restants -= {str(a) for a in exc.args} | {x for x in restants if x in str(exc)}
+                refuses |= {topic for topic in visibles if topic in str(exc.args)}
                 continue
             lus |= {tp.topic for tp, records in batch.items() if records}
     finally:
         await consumer.stop()
+    assert not visibles - lus - refuses, f"{principal}: neither read nor refused: {visibles - lus - refuses}"
     return lus
 
 
@@ -150,7 +160,7 @@ async def topics_amorces() -> list[str]:
     try:
         for topic in TOUS:
             for p in range(3 if topic != t.HORLOGE.name else 1):
-                await producer.send_and_wait(topic, sonde("admin"), key=b"SONDE-ACL", partition=p)
+                await producer.send_and_wait(topic, sonde("admin", topic), key=b"SONDE-ACL", partition=p)
     finally:
         await producer.stop()
     return TOUS
@@ -241,7 +251,7 @@ async def _peut_deposer(code: str) -> bool:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), request_timeout_ms=5000, **kafka_options(username=code, password=password_for(code)))
     try:
         await producer.start()
-        await producer.send_and_wait(t.fournisseur_demandes(code).name, sonde(code), key=b"SONDE-ACL")
+        await producer.send_and_wait(t.fournisseur_demandes(code).name, sonde(code, t.fournisseur_demandes(code).name), key=b"SONDE-ACL")
         return True
     except KafkaError:
         return False
