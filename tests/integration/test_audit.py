@@ -142,7 +142,9 @@ SERVICES = {
     "contrats": ("services.contrats", "/pds/39999999999999EC1/contrats", 403, "39999999999999EC1"),
     "affaires": ("services.affaires", "/affaires/AFF-INCONNUE", 404, None),
     "planification": ("services.planification", "/interventions/AFF-INCONNUE", 404, None),
-    "notifications": ("services.notifications", "/mails", 403, None),
+    # A supplier lists its own e-mails; asking for another supplier's is refused (and audited).
+    "notifications": ("services.notifications", "/mails?fournisseur=VOLTA", 403, None),
+    "supervision": ("services.supervision", "/api/lettres-mortes/absente", 403, None),
 }
 
 
