@@ -123,14 +123,17 @@ class ClockControl:
 
     async def suivre(self, clock: Clock) -> None:
         """Apply every offset published for this clock, from the topic's beginning; retry while Kafka is away."""
+        attente = 2.0
         while True:
             try:
                 await self._lire(clock)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("horloge : topic de contrôle injoignable, nouvel essai", exc_info=True)
-                await asyncio.sleep(2)
+                # Kafka away, or no read right on the topic: retry, ever less often (the offset stays as it was).
+                log.warning("horloge : topic de contrôle injoignable, nouvel essai dans %.0f s", attente, exc_info=attente <= 2.0)
+                await asyncio.sleep(attente)
+                attente = min(attente * 2, 60.0)
 
     async def _lire(self, clock: Clock) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", **kafka_options())
