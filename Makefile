@@ -11,8 +11,8 @@ test:           ## the whole test suite on a private fresh stack (what CI runs)
 	scripts/test.sh
 
 lint:           ## ruff + mypy --strict
-	ruff check contracts platform_kit demo_data services simulators devtools tests scripts
-	mypy contracts platform_kit demo_data services simulators devtools
+	ruff check contracts platform_kit demo_data services simulators devtools tests scripts grd_client
+	mypy contracts platform_kit demo_data services simulators devtools tests grd_client
 
 schemas:        ## refresh the JSON Schema snapshots after an additive contract change
 	python -m contracts.schemas write

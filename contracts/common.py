@@ -42,6 +42,13 @@ class ModeIntervention(StrEnum):
     PRESENCE_NON_OBLIGATOIRE = "presence_non_obligatoire"
 
 
+class ModaliteIntervention(StrEnum):
+    """Modalité d'intervention asked for an operation on a communicating (AMM) meter: « standard ou urgent »."""
+
+    STANDARD = "standard"
+    URGENT = "urgent"
+
+
 class OperationTechnique(StrEnum):
     """Nature of the technical operation an affaire needs."""
 

@@ -10,6 +10,7 @@ from contracts.common import (
     Contact,
     ContratConclu,
     IndexCadran,
+    ModaliteIntervention,
     NiveauAcces,
     ParametresBtPlus,
     PieceJointe,
@@ -38,6 +39,20 @@ class _DemandeContractuelle(WireModel):
     date_autoreleve: date | None = Field(default=None, description="Date of the supplier-given index (mandatory for autoreleve).")
     express: bool = Field(default=False, description="Express demand: the GRD team is e-mailed with the affaire number.")
     commentaire: str | None = Field(default=None, max_length=2000, description="Free comment for the GRD.")
+    demandeur: Contact | None = Field(
+        default=None,
+        description="Requester's full contact data (« impératif » in the guide: the platform refuses DEMANDEUR_MANQUANT without it).",
+    )
+    modalite_intervention: ModaliteIntervention | None = Field(
+        default=None,
+        description="« standard ou urgent »: mandatory when the operation is done by tele-operation on an AMM meter (CF, MES, cessation).",
+    )
+    configuration_demandee: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=80,
+        description="Meter configuration asked (AMM changement de fournisseur: mandatory when done by tele-operation).",
+    )
 
 
 class DemandeChangementFournisseurV1(_DemandeContractuelle):
@@ -48,7 +63,14 @@ class DemandeChangementFournisseurV1(_DemandeContractuelle):
     telephones: tuple[str, ...] = Field(min_length=1, max_length=3, description="Occupant's phone numbers.")
     service: str | None = Field(default=None, max_length=40, description="Service (tariff option); must equal the current one (iso).")
     puissance_souscrite_kva: float | None = Field(default=None, gt=0, description="Subscribed power; if given must equal the current one (iso).")
-    re_code: str | None = Field(default=None, max_length=40, description="Responsable d'équilibre; defaults to the supplier's own RE.")
+    re_code: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Responsable d'équilibre; defaults to the supplier's own RE for C5, mandatory for BT > 36 kVA and HTA.",
+    )
+    parametres_bt_plus: ParametresBtPlus | None = Field(
+        default=None, description="Version, type de tension, type de redevance de comptage: mandatory for BT > 36 kVA and HTA."
+    )
 
 
 class DemandeMiseEnServiceV1(_DemandeContractuelle):
@@ -102,6 +124,7 @@ class DemandeDiverseV1(WireModel):
 
     pds: str = Field(description=PDS_DESC, min_length=4, max_length=40)
     sous_type: str = Field(min_length=1, max_length=80, description="Sous-type of the demand.")
+    libelle: str | None = Field(default=None, max_length=200, description="Short title (advised by the guide).")
     observations: str = Field(min_length=1, max_length=4000, description="Observations (mandatory).")
     date_souhaitee: date = Field(description="Desired date (mandatory).")
 
@@ -122,6 +145,11 @@ class DemandeInterventionTechniqueV1(WireModel):
     date_souhaitee: date = Field(description="Desired date.")
     express: bool = Field(default=False, description="Express demand.")
     commentaire: str | None = Field(default=None, max_length=2000, description="Free comment.")
+    libelle: str | None = Field(default=None, max_length=200, description="Short title (advised by the guide).")
+    demandeur: Contact | None = Field(
+        default=None,
+        description="Requester's full contact data (« impératif » in the guide: the platform refuses DEMANDEUR_MANQUANT without it).",
+    )
 
 
 class ReservationCreneauV1(WireModel):

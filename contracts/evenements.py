@@ -11,6 +11,7 @@ from contracts.common import (
     Contact,
     EtatContrat,
     IndexCadran,
+    ModaliteIntervention,
     ModeIntervention,
     NiveauAcces,
     OperationTechnique,
@@ -44,6 +45,9 @@ class ContextePds(WireModel):
     compteur: CompteurInfo = Field(description="The PDS meter.")
     occupant: Contact | None = Field(default=None, description="Current occupant, if any.")
     titulaire: str | None = Field(default=None, description="Supplier currently holding the contract, if any.")
+    historique_releves: tuple[Releve, ...] = Field(
+        default=(), description="The PDS's latest real readings, oldest first: the base of an estimated index at the date d'effet."
+    )
 
 
 class DemandeQualifieeV1(WireModel):
@@ -63,7 +67,19 @@ class BesoinIntervention(WireModel):
     operation: OperationTechnique = Field(description="Technical operation.")
     date_souhaitee: date = Field(description="Desired date of the intervention / date d'effet.")
     duree_minutes: int = Field(ge=0, description="Planned duration.")
-    augmentation_puissance_kva: float = Field(default=0, description="Power increase asked (> 6 kVA needs a technical study).")
+    augmentation_puissance_kva: float = Field(default=0, description="Power increase asked.")
+    puissance_cible_kva: float | None = Field(default=None, description="New subscribed power asked by a modification, if it changes.")
+    etude_technique_requise: bool = Field(
+        default=False, description="A power increase to a new power above 6 kVA: a technical study the GRD concludes comes first."
+    )
+    planification_grd: bool = Field(
+        default=False, description="BT > 36 kVA or HTA: no self-service planning nor tele-operation, the GRD team plans the intervention."
+    )
+    mode_repli: ModeIntervention | None = Field(
+        default=None, description="Mode to fall back to when a tele-operation is not possible (créneau or présence non obligatoire)."
+    )
+    modalite: ModaliteIntervention | None = Field(default=None, description="« standard ou urgent », as asked by the supplier.")
+    configuration: str | None = Field(default=None, description="Meter configuration asked (AMM operations).")
 
 
 class OuvertureAffaireDemandeeV1(WireModel):
@@ -79,6 +95,7 @@ class OuvertureAffaireDemandeeV1(WireModel):
     date_effet: date | None = Field(default=None, description="Date d'effet of the contractual change.")
     resume: str = Field(description="One French line describing the demand, for the généralités view.")
     contexte: ContextePds = Field(description="PDS snapshot.")
+    demandeur: Contact | None = Field(default=None, description="Requester's contact data, for the généralités view.")
 
 
 class DemandeAccepteeV1(WireModel):
@@ -160,6 +177,7 @@ class InterventionStatutChangeV1(WireModel):
     date_realisation: date | None = Field(default=None, description="Date it was done.")
     releve: Releve | None = Field(default=None, description="Real reading taken, when done.")
     motif: str | None = Field(default=None, description="Reason (not done, study, cancellation), French.")
+    compte_rendu: str | None = Field(default=None, description="Technician's report, when done on site.")
 
 
 class ReleveEnregistreeV1(WireModel):
@@ -214,6 +232,8 @@ class TeleOperationDemandeeV1(WireModel):
     compteur: str = Field(description="Meter reference.")
     operation: OperationTechnique = Field(description="Operation to perform.")
     date_effet: date = Field(description="Date to perform it.")
+    tentative: int = Field(default=1, ge=1, description="Attempt number (a lost or failed tele-operation is sent again, a bounded number of times).")
+    puissance_kva: float | None = Field(default=None, description="New breaker setting (kVA) of a power change.")
 
 
 class ResultatTeleOperationV1(WireModel):
@@ -225,6 +245,7 @@ class ResultatTeleOperationV1(WireModel):
     date_realisation: date | None = Field(default=None, description="Date it was done.")
     index: tuple[IndexCadran, ...] | None = Field(default=None, description="Real index read by the meter.")
     motif_echec: str | None = Field(default=None, description="Why it failed (then an appointment is needed).")
+    tentative: int | None = Field(default=None, description="Attempt number of the command answered.")
 
 
 class InterventionRealiseeV1(WireModel):
@@ -251,3 +272,23 @@ class AffaireSoldeeV1(WireModel):
     reference_affaire: str = Field(description="Affaire reference.")
     pds: str = Field(description="Full PDS reference.")
     commentaire: str | None = Field(default=None, max_length=2000, description="Closing comment.")
+
+
+class EtudeTechniqueConclueV1(WireModel):
+    """GRD-side input: the GRD concluded the technical study of an intervention (favourable: planning resumes)."""
+
+    reference_affaire: str = Field(description="Affaire reference.")
+    pds: str = Field(description="Full PDS reference.")
+    favorable: bool = Field(description="True: the intervention may be planned; False: the affaire is refused.")
+    commentaire: str = Field(min_length=1, max_length=2000, description="The GRD's conclusion, in French (mailed to the supplier).")
+    operateur: str | None = Field(default=None, max_length=80, description="GRD operator who concluded.")
+
+
+class RealisationRefuseeV1(WireModel):
+    """A reported realisation the platform does not apply (dated in the future or before the date d'effet), with a code."""
+
+    reference_affaire: str = Field(description="Affaire reference.")
+    pds: str = Field(description="Full PDS reference.")
+    code: str = Field(description="Stable code: REALISATION_DATE_FUTURE, REALISATION_AVANT_DATE_EFFET.")
+    message: str = Field(description="French message saying what is wrong and what to send instead.")
+    date_realisation: date | None = Field(default=None, description="Date reported.")

@@ -35,6 +35,9 @@ NOTIFICATIONS = Topic("grd.notifications.evenements.v1", 3, "E-mails sent.")
 FLUX_C15 = Topic("grd.flux.c15.v1", 3, "C15-like flux: entries and exits of suppliers' perimeters.")
 FLUX_R15 = Topic("grd.flux.r15.v1", 3, "R15-like flux: readings for suppliers.")
 DLQ = Topic("grd.dlq.v1", 3, "Dead letters: original bytes, with error/origin/attempt headers.")
+# Platform control, not a business flow: the offset of the demo/test clock (platform_kit.clock), read by every service
+# whose clock control is on (GRD_CLOCK_CONTROL=1), written by `python -m platform_kit.clock`. One partition: in order.
+HORLOGE = Topic("grd.horloge.v1", 1, "Demo/test clock offset, keyed by clock name (read only when GRD_CLOCK_CONTROL=1).")
 
 ALL_TOPICS: tuple[Topic, ...] = (
     DEMANDES,
@@ -54,6 +57,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     FLUX_C15,
     FLUX_R15,
     DLQ,
+    HORLOGE,
 )
 
 #: Which qualified-demand topic each demand type goes to (the demand's `type` in the catalogue).
@@ -75,3 +79,43 @@ QUALIFIEES_PAR_TYPE: dict[str, Topic] = {
 def qualifiees_pour(demande_type: str) -> Topic:
     """The topic of a qualified demand of this type (KeyError for a type no process handles: a catalogue bug)."""
     return QUALIFIEES_PAR_TYPE[demande_type]
+
+
+# Per-supplier topics: a supplier's identity on the bus is the channel it uses. Its system writes demands only on
+# its own inbound topic and reads only its own outbound ones (Kafka ACLs, platform_kit.acl); the passerelle
+# service checks each demand against its channel, forwards it to DEMANDES and fans the outcomes out.
+FOURNISSEURS_PREFIXE = "grd.fournisseurs."
+#: Supplier codes usable in topic names and as Kafka principals (Kafka topic names allow [a-zA-Z0-9._-]).
+CODE_FOURNISSEUR_MOTIF = r"^[A-Z][A-Z0-9_]{1,31}$"
+#: Inbound topic names, for the passerelle's pattern subscription.
+FOURNISSEUR_DEMANDES_MOTIF = r"^grd\.fournisseurs\.[A-Z][A-Z0-9_]{1,31}\.demandes\.v1$"
+
+
+def fournisseur_demandes(code: str) -> Topic:
+    """The supplier's inbound topic: its demands, written by its system only."""
+    return Topic(f"{FOURNISSEURS_PREFIXE}{code}.demandes.v1", 3, f"Demands of supplier {code} (checked and forwarded by the passerelle).")
+
+
+def fournisseur_resultats(code: str) -> Topic:
+    """The supplier's outcomes (DemandeAcceptee / DemandeRefusee of its own demands)."""
+    return Topic(f"{FOURNISSEURS_PREFIXE}{code}.resultats.v1", 3, f"Outcomes of the demands of supplier {code}.")
+
+
+def fournisseur_affaires(code: str) -> Topic:
+    """The events of the supplier's affaires."""
+    return Topic(f"{FOURNISSEURS_PREFIXE}{code}.affaires.v1", 3, f"Events of the affaires of supplier {code}.")
+
+
+def fournisseur_flux(code: str) -> Topic:
+    """The C15/R15 flux addressed to the supplier (entries, exits and readings of its points)."""
+    return Topic(f"{FOURNISSEURS_PREFIXE}{code}.flux.v1", 3, f"C15/R15 flux addressed to supplier {code}.")
+
+
+def topics_sortants(code: str) -> tuple[Topic, ...]:
+    """The supplier's outbound topics (what it may read)."""
+    return (fournisseur_resultats(code), fournisseur_affaires(code), fournisseur_flux(code))
+
+
+def topics_fournisseur(code: str) -> tuple[Topic, ...]:
+    """Every topic of one supplier: inbound first, then outbound."""
+    return (fournisseur_demandes(code), *topics_sortants(code))

@@ -11,13 +11,15 @@ from datetime import date, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from contracts.common import ChoixReleve, ContratConclu
+from contracts.common import ChoixReleve, Contact, ContratConclu, ModaliteIntervention
 from contracts.demandes import DemandeChangementFournisseurV1
 from contracts.envelope import new_envelope
 from contracts.references import reference_affaire
-from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, FLUX_C15
+from contracts.topics import fournisseur_demandes, topics_sortants
 from demo_data.generator import generate_many
 from demo_data.reference import FOURNISSEURS
+from platform_kit.acl import client_env
+from platform_kit.kafka_client import kafka_options
 
 
 async def main() -> None:
@@ -32,22 +34,26 @@ async def main() -> None:
         choix_releve=ChoixReleve.ESTIMATION,
         contrat_conclu=ContratConclu(reference="CTR-DEMO-001", date_signature=date.today()),
         telephones=("0601020304",),
+        demandeur=Contact(nom="BERNARD", prenom="Anne", telephone="0145000000"),
+        modalite_intervention=ModaliteIntervention.STANDARD,
+        configuration_demandee="BASE",
     )
     env = new_envelope(demande, key=pds.reference, fournisseur=supplier)
     ref = reference_affaire(env.message_id)
     print(f"{supplier} demande un changement de fournisseur sur {pds.reference} (titulaire actuel : {pds.titulaire})")
     print(f"message_id={env.message_id}  affaire attendue={ref}\n{json.dumps(env.model_dump(mode='json'), indent=2)}\n")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    # As the supplier's system: its own Kafka principal, its own inbound topic, its own outbound topics and groups.
+    securite = kafka_options({**os.environ, **client_env(supplier)})
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **securite)
     await producer.start()
-    await producer.send_and_wait(DEMANDES.name, env.model_dump_json().encode(), key=pds.reference.encode())
+    await producer.send_and_wait(fournisseur_demandes(supplier).name, env.model_dump_json().encode(), key=pds.reference.encode())
     await producer.stop()
     consumer = AIOKafkaConsumer(
-        DEMANDES_RESULTATS.name,
-        AFFAIRES_EVENEMENTS.name,
-        FLUX_C15.name,
+        *(t.name for t in topics_sortants(supplier)),
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
-        group_id=f"demo-{uuid.uuid4().hex[:6]}",
+        group_id=f"fournisseurs.{supplier}.demo-{uuid.uuid4().hex[:6]}",
+        **securite,
     )
     await consumer.start()
     deadline = time.monotonic() + 60

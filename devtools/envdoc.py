@@ -15,6 +15,8 @@ SETTINGS_MODULES = (
     "services.planification.settings",
     "services.notifications.settings",
     "simulators.si_comptage.settings",
+    "services.supervision.settings",
+    "services.passerelle.settings",
 )
 
 

@@ -400,11 +400,11 @@ class Fault:
     started: float = 0.0
 
 
-async def _infra(script: str, command: str) -> None:
+async def _infra(script: str, *command: str) -> None:
     """infra/<script>.sh <command> in the run's environment (SIGKILL or start of the broker or the store)."""
     await asyncio.to_thread(
         subprocess.run,
-        [str(ROOT / "infra" / f"{script}.sh"), command],
+        [str(ROOT / "infra" / f"{script}.sh"), *command],
         env=dict(os.environ),
         check=True,
         stdout=subprocess.DEVNULL,
@@ -412,13 +412,16 @@ async def _infra(script: str, command: str) -> None:
     )
 
 
-async def chaos(platform: Platform, duration: float, kills_per_service: int, rng: random.Random, faults: list[Fault]) -> None:
+async def chaos(platform: Platform, duration: float, kills_per_service: int, rng: random.Random, faults: list[Fault], cluster: bool = False) -> None:
     """SIGKILL service instances `kills_per_service` times per service at random moments (restarted after a random
-    pause); SIGKILL Kafka once and the store once (started again after a few seconds)."""
+    pause); SIGKILL Kafka once (cluster: each of the three nodes in turn, one at a time) and the store once."""
     events: list[tuple[float, str]] = []
     for name in SERVICES:
         events += [(rng.uniform(0.05, 0.9) * duration, name) for _ in range(kills_per_service)]
-    events.append((rng.uniform(0.2, 0.4) * duration, "kafka"))
+    if cluster:
+        events += [(share * duration, f"node{n}") for n, share in ((1, 0.15), (2, 0.45), (3, 0.8))]
+    else:
+        events.append((rng.uniform(0.2, 0.4) * duration, "kafka"))
     events.append((rng.uniform(0.55, 0.75) * duration, "ferretdb"))
     events.sort()
     start = time.monotonic()
@@ -442,9 +445,23 @@ async def chaos(platform: Platform, duration: float, kills_per_service: int, rng
         faults[-1].started = time.time()
         progress(f"{time.monotonic() - start:6.1f}s {what} started again")
 
+    async def crash_node(n: str) -> None:
+        # One broker of the 3-node cluster: the producers (acks=all, min.insync.replicas 2) go on with the two others.
+        faults.append(Fault(time.time(), f"kill -9 kafka node {n}"))
+        progress(f"{time.monotonic() - start:6.1f}s kill -9 kafka node {n}")
+        await _infra("kafka_cluster", "kill", n)
+        await asyncio.sleep(rng.uniform(3.0, 8.0))
+        await _infra("kafka_cluster", "start-one", n)
+        faults[-1].started = time.time()
+
     for at, what in events:
         await asyncio.sleep(max(0.0, at - (time.monotonic() - start)))
-        pending.append(asyncio.create_task(crash_infra(what) if what in ("kafka", "ferretdb") else crash_service(what)))
+        if what.startswith("node"):
+            pending.append(asyncio.create_task(crash_node(what[4:])))
+        elif what in ("kafka", "ferretdb"):
+            pending.append(asyncio.create_task(crash_infra(what)))
+        else:
+            pending.append(asyncio.create_task(crash_service(what)))
     await asyncio.gather(*pending)
     for name in SERVICES:
         for sp in platform.instances_of(name):
@@ -845,6 +862,7 @@ async def run(
     timeout: float,
     exclude: frozenset[str] | set[str] = frozenset(),
     default_capacity: int = 3,
+    cluster: bool = False,
 ) -> Report:
     """Publish the mixed stream in three phases under chaos (demands; bookings; déplanifications), then reconcile."""
     from platform_kit.producer import Producer
@@ -861,7 +879,7 @@ async def run(
     sent: list[Sent] = []
     faults: list[Fault] = []
     duration = max(40.0, demands / 20)
-    chaos_task = asyncio.create_task(chaos(platform, duration, kills_per_service, rng, faults))
+    chaos_task = asyncio.create_task(chaos(platform, duration, kills_per_service, rng, faults, cluster))
     poison = poison_messages(held)
     t0 = time.monotonic()
 
@@ -957,6 +975,11 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=2, help="SIGKILLs per service (of a random instance)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="Kafka is the 3-node cluster of infra/kafka_cluster.sh (RF 3): SIGKILL each node in turn instead of the single broker",
+    )
     args = parser.parse_args()
     run_id = f"fault{uuid.uuid4().hex[:6]}"
     data = Path(os.environ.get("GRD_DATA_DIR", ROOT / ".data"))
@@ -969,7 +992,7 @@ def main() -> None:
         sp.wait_healthy(300)  # a dozen processes starting at once on a small machine
     t0 = time.monotonic()
     try:
-        report = asyncio.run(run(platform, args.demands, args.seed_count, args.kills, args.seed, args.timeout))
+        report = asyncio.run(run(platform, args.demands, args.seed_count, args.kills, args.seed, args.timeout, cluster=args.cluster))
     finally:
         platform.stop()
     report.rows.append(("wall time of the run", f"{time.monotonic() - t0:.0f}s", ""))

@@ -14,10 +14,10 @@ DATA = Path(os.environ.get("GRD_DATA_DIR", ROOT / ".data"))
 PIDS = DATA / "pids" / "services"
 
 
-def start(seed: int) -> None:
-    """Seed the demo data, start every process detached, wait for /health, record the pids."""
+def start(seed: int, instances: int = 1) -> None:
+    """Seed the demo data, start every process detached (`instances` of each service), wait for /health, record the pids."""
     status()
-    platform = Platform("demo", DATA / "logs" / "services")
+    platform = Platform("demo", DATA / "logs" / "services", instances=instances)
     for sp in platform.processes.values():
         sp.env[f"{sp.name.upper()}_DATABASE"] = f"grd_{sp.name}"
         sp.detached = True
@@ -27,20 +27,20 @@ def start(seed: int) -> None:
     PIDS.mkdir(parents=True, exist_ok=True)
     for sp in platform.processes.values():
         if sp.healthy():
-            print(f"[platform] {sp.name} already running on :{sp.port}")
+            print(f"[platform] {sp.label} already running on :{sp.port}")
             continue
         sp.start()
         assert sp.proc is not None
-        (PIDS / f"{sp.name}.pid").write_text(str(sp.proc.pid))
+        (PIDS / f"{sp.label}.pid").write_text(str(sp.proc.pid))
     for sp in platform.processes.values():
         sp.wait_healthy()
-        print(f"[platform] {sp.name:<14} http://127.0.0.1:{sp.port}/health  200")
+        print(f"[platform] {sp.label:<16} http://127.0.0.1:{sp.port}/health  200")
 
 
 def stop() -> None:
-    """SIGTERM every recorded process."""
-    for name in PROCESSES:
-        pidfile = PIDS / f"{name}.pid"
+    """SIGTERM every recorded process (every instance)."""
+    for pidfile in _pidfiles():
+        name = pidfile.stem
         if not pidfile.exists():
             continue
         try:
@@ -51,10 +51,16 @@ def stop() -> None:
         pidfile.unlink()
 
 
+def _pidfiles() -> list[Path]:
+    """The pid file of every process (`name.pid`, `name-2.pid`...), and those of the processes never started."""
+    recorded = sorted(PIDS.glob("*.pid")) if PIDS.exists() else []
+    return sorted({*recorded, *(PIDS / f"{name}.pid" for name in PROCESSES)})
+
+
 def status() -> None:
     """Print which recorded processes are alive."""
-    for name in PROCESSES:
-        pidfile = PIDS / f"{name}.pid"
+    for pidfile in _pidfiles():
+        name = pidfile.stem
         alive = False
         if pidfile.exists():
             try:
@@ -70,9 +76,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--seed", type=int, default=5000, help="demo PDS to load (0: none)")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=int(os.environ.get("GRD_INSTANCES", "1")),
+        help="processes per service (env GRD_INSTANCES; they share the consumer groups; docs/scale-out.md)",
+    )
     args = parser.parse_args()
+    if args.instances < 1:
+        parser.error("--instances must be at least 1")
     if args.command == "start":
-        start(args.seed)
+        start(args.seed, args.instances)
     elif args.command == "stop":
         stop()
     else:

@@ -108,7 +108,7 @@ spawn() {
   (
     cd "$workdir" || exit 1
     # shellcheck disable=SC2016 # $$ and $@ are expanded by the inner bash, on purpose
-    nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
+    nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 8>&- 9>&- &
   )
   local i
   for i in $(seq 1 50); do [[ -s "$pidfile" ]] && return 0; sleep 0.1; done

@@ -30,7 +30,9 @@ async def create_topics(bootstrap: str, topics: Sequence[Topic] = ALL_TOPICS) ->
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if missing:
-            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=dict(TOPIC_CONFIG)) for t in missing])
+            # KAFKA_REPLICATION_FACTOR=3 on the 3-node cluster (infra/kafka_cluster.sh; min.insync.replicas 2 there).
+            rf = int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1"))
+            await admin.create_topics([NewTopic(t.name, t.partitions, rf, topic_configs=dict(TOPIC_CONFIG)) for t in missing])
         present = [t for t in topics if t.name in existing]
         if present:
             await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t.name, configs=dict(TOPIC_CONFIG)) for t in present])

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from contracts import topics  # noqa: E402
 from contracts.envelope import new_envelope  # noqa: E402
 from contracts.evenements import DemandeAccepteeV1  # noqa: E402
+from platform_kit.kafka_client import kafka_options  # noqa: E402
 from platform_kit.messaging import HandlerContext  # noqa: E402
 from platform_kit.runtime import Runtime  # noqa: E402
 from services.notifications.app import create_app  # noqa: E402
@@ -79,7 +80,7 @@ async def private_sink() -> AsyncIterator[int]:
 async def skip_history(settings: Settings) -> None:
     """Start the bench's consumer group at the end of its topics, so it handles only the bench's events."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=f"{settings.service_name}.mails", enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=f"{settings.service_name}.mails", enable_auto_commit=False, **kafka_options()
     )
     await consumer.start()
     try:

@@ -8,6 +8,10 @@ scripts/install.sh
 infra/up.sh
 # shellcheck disable=SC1091
 source .data/env
+# The demo accounts (LUMEN / demo-lumen, GRD / demo-operateur-grd...): without them or GRD_API_ACCOUNTS the services refuse to start.
+export GRD_DEMO_MODE="${GRD_DEMO_MODE:-1}"
+# The demo clock: `python -m platform_kit.clock avancer --jours 8` moves every service to a later day (never in production).
+export GRD_CLOCK_CONTROL="${GRD_CLOCK_CONTROL:-1}"
 python -m devtools.platform start --seed "${DEMO_PDS:-5000}"
 cat <<INFO
 
@@ -18,5 +22,6 @@ La plateforme tourne.
   Journaux   : .data/logs/
   Première demande (changement de fournisseur sur un compteur communicant) :
       source .data/env && python -m devtools.demo
+  Horloge    : python -m platform_kit.clock avancer --jours 8   (une date d'effet arrive ; remettre : ... remettre)
   Arrêt      : python -m devtools.platform stop && infra/down.sh
 INFO

@@ -15,6 +15,11 @@ export GRD_TEST_PORT_OFFSET="${GRD_TEST_PORT_OFFSET:-10000}"
 export GRD_FORBID_SKIP=1
 
 scripts/install.sh
+# The supervision's end-to-end test drives its page in a real headless browser (Debian's chromium, via playwright).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "[test] apt-get install chromium (supervision e2e)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 infra/reset.sh >/dev/null 2>&1 || true
 trap 'infra/down.sh || true' EXIT
 infra/up.sh
@@ -22,8 +27,8 @@ infra/up.sh
 source "$GRD_DATA_DIR/env"
 
 echo "[test] ruff" >&2
-ruff check contracts platform_kit demo_data services simulators devtools tests scripts
+ruff check contracts platform_kit demo_data services simulators devtools tests scripts grd_client
 echo "[test] mypy --strict" >&2
-mypy contracts platform_kit demo_data services simulators devtools tests
+mypy contracts platform_kit demo_data services simulators devtools tests grd_client
 echo "[test] pytest" >&2
 python -m pytest -p no:cacheprovider "$@"

@@ -19,7 +19,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from contracts.base import WireModel
 from contracts.envelope import Envelope, new_envelope
 from contracts.topics import Topic
+from platform_kit.kafka_client import kafka_options
 from platform_kit.runtime import Runtime
+
+# Test apps authenticate with the published demo accounts; without demo mode (or GRD_API_ACCOUNTS) a service refuses to start.
+os.environ.setdefault("GRD_DEMO_MODE", "1")
 
 
 def require_env(name: str) -> str:
@@ -56,7 +60,7 @@ class Bus:
 
     async def start(self) -> None:
         """Connect the producer."""
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all", enable_idempotence=True)
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all", enable_idempotence=True, **kafka_options())
         await self.producer.start()
 
     async def stop(self) -> None:
@@ -84,7 +88,7 @@ class Bus:
 
 async def read_topic(topic: str, *, timeout: float = 2.0) -> list[tuple[dict[str, Any] | None, dict[str, str], bytes]]:
     """Every record of a topic from the beginning: (decoded JSON or None, headers, raw value)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), enable_auto_commit=False, auto_offset_reset="earliest", **kafka_options())
     await consumer.start()
     try:
         await consumer._client._metadata_update(consumer._client.cluster, [topic])
@@ -159,7 +163,7 @@ def unique_db(prefix: str) -> str:
 
 async def skip_history(group_id: str, topics: Sequence[Topic]) -> None:
     """Commit a fresh consumer group at the end of its topics, so an isolated test app ignores earlier traffic."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=group_id, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=group_id, enable_auto_commit=False, **kafka_options())
     await consumer.start()
     try:
         tps = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]

@@ -42,7 +42,9 @@ from contracts.evenements import (
     InterventionStatutChangeV1,
     OuvertureAffaireDemandeeV1,
 )
+from contracts.programmation import mode_rendez_vous, planification_libre_service
 from contracts.references import reference_affaire
+from demo_data.reference import SOUS_TYPES_INTERVENTION_TECHNIQUE
 
 ETAPE = "affaires"
 DUREE_CRENEAU_MINUTES = 60
@@ -119,7 +121,7 @@ class Generalites(BaseModel):
     libelle: str | None = Field(default=None, description="Short title given by the supplier.")
     observations: str | None = Field(default=None, description="Observations or comment of the supplier.")
     date_souhaitee: date | None = Field(default=None, description="Desired date (demande diverse, intervention technique).")
-    demandeur: Contact | None = Field(default=None, description="Requester's contact data (réclamation).")
+    demandeur: Contact | None = Field(default=None, description="Requester's contact data.")
     piece_jointe: PieceJointeInfo | None = Field(default=None, description="Attachment of a réclamation, if any.")
     motif_annulation: str | None = Field(default=None, description="Reason given when the affaire was cancelled.")
 
@@ -152,6 +154,7 @@ class CompteRendu(BaseModel):
     mode: ModeIntervention = Field(description="How it was carried out.")
     date_realisation: date | None = Field(default=None, description="Date it was done.")
     motif: str | None = Field(default=None, description="Reason when not done.")
+    texte: str | None = Field(default=None, description="The technician's compte-rendu, when done on site.")
 
 
 class Affaire(BaseModel):
@@ -308,6 +311,7 @@ def ouvrir(cmd: OuvertureAffaireDemandeeV1, fournisseur: str, today: date, at: d
         demande_message_id=str(cmd.demande_message_id),
         contrat_id=cmd.contrat_id,
         date_effet=cmd.date_effet,
+        demandeur=cmd.demandeur,
     )
     affaire = _nouvelle(cmd.reference_affaire, cmd.type_affaire, fournisseur, cmd.pds, generalites, at, express=cmd.express)
     debut: list[WireModel] = [_acceptee(affaire, cmd.demande_message_id), statut_change(affaire)]
@@ -415,10 +419,11 @@ def creer_demande_diverse(q: DemandeQualifieeV1, d: DemandeDiverseV1, fournisseu
         return refus
     assert fournisseur is not None
     generalites = Generalites(
-        resume=f"Demande diverse {d.sous_type} pour le {d.date_souhaitee:%d/%m/%Y}",
+        resume=d.libelle or f"Demande diverse {d.sous_type} pour le {d.date_souhaitee:%d/%m/%Y}",
         demande_type=q.demande_type,
         demande_message_id=str(q.demande_message_id),
         sous_type=d.sous_type,
+        libelle=d.libelle,
         observations=d.observations,
         date_souhaitee=d.date_souhaitee,
     )
@@ -426,32 +431,46 @@ def creer_demande_diverse(q: DemandeQualifieeV1, d: DemandeDiverseV1, fournisseu
     return Decision(affaire, [_acceptee(affaire, q.demande_message_id), statut_change(affaire)])
 
 
-def besoin_intervention_technique(contexte: ContextePds, date_souhaitee: date) -> BesoinIntervention:
-    """Appointment on a slot when the meter is indoors or the PDS is not in service, otherwise a half-day without presence."""
-    sur_creneau = contexte.compteur.localisation == "interieur" or contexte.etat != "en_service"
+def besoin_intervention_technique(contexte: ContextePds, date_souhaitee: date, sous_type: str) -> BesoinIntervention:
+    """The mode by the shared rule (présence non obligatoire only for a reading on an accessible meter); above 36 kVA the GRD plans."""
+    releve_seule = SOUS_TYPES_INTERVENTION_TECHNIQUE.get(sous_type, False)
+    mode = mode_rendez_vous(en_service=contexte.etat == "en_service", compteur=contexte.compteur, releve_seule=releve_seule)
     return BesoinIntervention(
-        mode=ModeIntervention.CRENEAU if sur_creneau else ModeIntervention.PRESENCE_NON_OBLIGATOIRE,
+        mode=mode,
         operation=OperationTechnique.INTERVENTION_TECHNIQUE,
         date_souhaitee=date_souhaitee,
-        duree_minutes=DUREE_CRENEAU_MINUTES if sur_creneau else DUREE_DEMI_JOURNEE_MINUTES,
+        duree_minutes=DUREE_CRENEAU_MINUTES if mode == ModeIntervention.CRENEAU else DUREE_DEMI_JOURNEE_MINUTES,
+        planification_grd=not planification_libre_service(contexte.segment),
     )
+
+
+def _demandeur_manquant(demandeur: Contact | None) -> Refus | None:
+    if demandeur is None:
+        return Refus(
+            "DEMANDEUR_MANQUANT",
+            "Les coordonnées du demandeur (nom, prénom, téléphone) sont obligatoires : complétez le champ « demandeur » "
+            "et renvoyez la demande.",
+        )
+    return None
 
 
 def creer_intervention_technique(
     q: DemandeQualifieeV1, d: DemandeInterventionTechniqueV1, fournisseur: str | None, today: date, at: datetime
 ) -> Decision | Refus:
     """Open an intervention technique affaire and ask planification for the intervention."""
-    refus = _controle_commun(fournisseur, q) or _date_passee(d.date_souhaitee, today)
+    refus = _controle_commun(fournisseur, q) or _demandeur_manquant(d.demandeur) or _date_passee(d.date_souhaitee, today)
     if refus is not None:
         return refus
     assert fournisseur is not None
     generalites = Generalites(
-        resume=f"Intervention technique {d.sous_type} souhaitée le {d.date_souhaitee:%d/%m/%Y}",
+        resume=d.libelle or f"Intervention technique {d.sous_type} souhaitée le {d.date_souhaitee:%d/%m/%Y}",
         demande_type=q.demande_type,
         demande_message_id=str(q.demande_message_id),
         sous_type=d.sous_type,
+        libelle=d.libelle,
         observations=d.commentaire,
         date_souhaitee=d.date_souhaitee,
+        demandeur=d.demandeur,
     )
     affaire = _nouvelle(
         reference_affaire(q.demande_message_id),
@@ -463,7 +482,7 @@ def creer_intervention_technique(
         express=d.express,
     )
     debut: list[WireModel] = [_acceptee(affaire, q.demande_message_id), statut_change(affaire)]
-    suite = _demander_intervention(affaire, besoin_intervention_technique(q.contexte, d.date_souhaitee), q.contexte, at)
+    suite = _demander_intervention(affaire, besoin_intervention_technique(q.contexte, d.date_souhaitee, d.sous_type), q.contexte, at)
     return Decision(suite.affaire, debut + suite.evenements)
 
 
@@ -517,10 +536,18 @@ def suivre_intervention(affaire: Affaire, evt: InterventionStatutChangeV1, at: d
         programmation = programmation.model_copy(update={"creneau_id": None, "debut": None, "fin": None})
     changes: dict[str, Any] = {"programmation": programmation}
     if evt.statut in (StatutIntervention.REALISEE, StatutIntervention.NON_REALISEE):
-        changes["compte_rendu"] = CompteRendu(resultat=evt.statut, mode=evt.mode, date_realisation=evt.date_realisation, motif=evt.motif)
+        changes["compte_rendu"] = CompteRendu(
+            resultat=evt.statut, mode=evt.mode, date_realisation=evt.date_realisation, motif=evt.motif, texte=evt.compte_rendu
+        )
     if evt.statut == StatutIntervention.REALISEE and evt.releve is not None:
         changes["releve"] = evt.releve
     suivie = affaire.model_copy(update=changes)
+    if affaire.etat == "etude_technique" and evt.statut == StatutIntervention.ANNULEE and affaire.statut == StatutAffaire.EN_COURS:
+        # The GRD concluded the technical study unfavourably: the affaire is refused (its pending change undone).
+        motif = evt.motif or "Étude technique défavorable"
+        libelle = f"Affaire refusée par le GRD après étude technique : {motif}"
+        nouvelle = _transition(suivie, at, libelle, statut=StatutAffaire.ANNULEE, etat="refusee_etude_technique")
+        return Decision(nouvelle, [statut_change(nouvelle, motif)])
     libelle, statut, etat = _suite_intervention(affaire, evt)
     if affaire.statut != StatutAffaire.EN_COURS:
         return Decision(_transition(suivie, at, libelle))
@@ -539,6 +566,10 @@ def _suite_intervention(affaire: Affaire, evt: InterventionStatutChangeV1) -> tu
             quand = f" le {evt.debut:%d/%m/%Y à %H:%M}" if evt.debut else ""
             return f"Intervention planifiée{quand}", en_cours, "intervention_planifiee"
         case StatutIntervention.DEMANDEE:
+            teleoperation = affaire.programmation is not None and affaire.programmation.mode == ModeIntervention.TELEOPERATION
+            if teleoperation and evt.mode != ModeIntervention.TELEOPERATION:
+                # « il faudra alors convenir d'un rendez-vous avec le client »: the supplier is told (event + e-mail).
+                return f"Télé-opération impossible, intervention à planifier{motif}", en_cours, "a_planifier"
             return "Intervention à planifier", en_cours, "en_attente_intervention"
         case StatutIntervention.ETUDE_TECHNIQUE:
             return f"Étude technique nécessaire{motif}", en_cours, "etude_technique"

@@ -15,6 +15,8 @@ from contracts.common import (
     Contact,
     ContratConclu,
     EtatContrat,
+    IndexCadran,
+    ModaliteIntervention,
     ModeIntervention,
     NatureReleve,
     NiveauAcces,
@@ -39,6 +41,7 @@ from contracts.evenements import (
     FluxC15V1,
     OuvertureAffaireDemandeeV1,
 )
+from contracts.programmation import etude_technique_requise, mode_rendez_vous, planification_libre_service
 from contracts.references import reference_affaire
 
 ACTIFS = (EtatContrat.EN_SERVICE, EtatContrat.EN_COURS_DE_MODIFICATION, EtatContrat.EN_COURS_DE_CESSATION)
@@ -84,6 +87,8 @@ class Changement(BaseModel):
     puissance_souscrite_kva: float | None = None
     usage: str | None = None
     parametres_bt_plus: ParametresBtPlus | None = None
+    #: « Estimation index demandée »: the PDS's latest real readings, to estimate the index at the date d'effet.
+    estimation_base: list[Releve] = Field(default_factory=list)
 
 
 class EtatPds(BaseModel):
@@ -111,7 +116,9 @@ class Regles:
     """Configurable policy of the processes."""
 
     horizon_jours: int = 365
-    delai_cf_jours: int = 21
+    # L224-14 protects the customer (a CF takes effect within 21 days unless he asks for a later date): it is no
+    # reason to refuse a later date he asked for, so the cap is off unless configured.
+    delai_cf_jours: int | None = None
     durees_minutes: dict[str, int] = field(default_factory=dict)
     res_connus: tuple[str, ...] = ()
     re_par_defaut: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -190,13 +197,13 @@ def decider_demande(etat: EtatPds, qualifiee: DemandeQualifieeV1, fournisseur: s
 
 
 def verifier_date_effet(date_effet: date, today: date, regles: Regles, *, cf: bool = False) -> Refus | None:
-    """Date d'effet policy: not in the past, within the horizon, and within 21 days for a CF."""
+    """Date d'effet policy: not in the past, within the horizon (and, only when configured, a cap for a CF)."""
     if date_effet < today:
         return Refus(
             "DATE_EFFET_PASSEE",
             f"La date d'effet {date_effet:%d/%m/%Y} est passée : indiquez une date à partir d'aujourd'hui ({today:%d/%m/%Y}).",
         )
-    if cf and date_effet > today + timedelta(days=regles.delai_cf_jours):
+    if cf and regles.delai_cf_jours is not None and date_effet > today + timedelta(days=regles.delai_cf_jours):
         limite = today + timedelta(days=regles.delai_cf_jours)
         return Refus(
             "DATE_EFFET_CF_HORS_DELAI",
@@ -257,30 +264,76 @@ def besoin_intervention(
     *,
     equipement_change: bool = False,
     augmentation_kva: float = 0.0,
+    puissance_cible_kva: float | None = None,
+    etude_technique: bool = False,
+    modalite: ModaliteIntervention | None = None,
+    configuration: str | None = None,
 ) -> BesoinIntervention | None:
     """The "next step" logic: which intervention, if any, the change needs on the installation."""
     compteur = contexte.compteur
     duree = regles.durees_minutes.get(operation.value, 30)
     en_service = contexte.etat == "en_service"
-    teleoperable = compteur.amm and compteur.teleoperable
+    libre_service = planification_libre_service(contexte.segment)
+    releve_seule = not (equipement_change or etude_technique or (operation == OperationTechnique.MISE_EN_SERVICE and not en_service))
+    rendez_vous = mode_rendez_vous(en_service=en_service, compteur=compteur, releve_seule=releve_seule)
+    commun: dict[str, Any] = {
+        "operation": operation,
+        "date_souhaitee": date_souhaitee,
+        "planification_grd": not libre_service,
+        "modalite": modalite,
+        "configuration": configuration,
+    }
+    teleoperable = compteur.amm and compteur.teleoperable and libre_service
     if teleoperable and operation in (
         OperationTechnique.CHANGEMENT_FOURNISSEUR,
         OperationTechnique.MISE_EN_SERVICE,
         OperationTechnique.CESSATION,
     ):
-        return BesoinIntervention(mode=ModeIntervention.TELEOPERATION, operation=operation, date_souhaitee=date_souhaitee, duree_minutes=0)
-    necessaire = choix == ChoixReleve.RELEVE_SPECIALE or (operation == OperationTechnique.MISE_EN_SERVICE and not en_service) or equipement_change
+        return BesoinIntervention(mode=ModeIntervention.TELEOPERATION, duree_minutes=0, mode_repli=rendez_vous, **commun)
+    necessaire = (
+        choix == ChoixReleve.RELEVE_SPECIALE
+        or (operation == OperationTechnique.MISE_EN_SERVICE and not en_service)
+        or equipement_change
+        or etude_technique
+    )
     if not necessaire:
         return None
-    releve_a_distance = compteur.localisation == "exterieur" or compteur.mode_releve == "telereleve"
-    creneau = not en_service or equipement_change or not releve_a_distance
     return BesoinIntervention(
-        mode=ModeIntervention.CRENEAU if creneau else ModeIntervention.PRESENCE_NON_OBLIGATOIRE,
-        operation=operation,
-        date_souhaitee=date_souhaitee,
+        mode=rendez_vous,
         duree_minutes=duree,
         augmentation_puissance_kva=max(0.0, augmentation_kva),
+        puissance_cible_kva=puissance_cible_kva,
+        etude_technique_requise=etude_technique,
+        **commun,
     )
+
+
+def verifier_demandeur(demandeur: Contact | None) -> Refus | None:
+    """The guide's « impératif »: the requester's full contact data, so the GRD's account manager can reach him."""
+    if demandeur is None:
+        return Refus(
+            "DEMANDEUR_MANQUANT",
+            "Les coordonnées du demandeur (nom, prénom, téléphone) sont obligatoires : complétez le champ « demandeur » "
+            "et renvoyez la demande.",
+        )
+    return None
+
+
+def verifier_teleoperation(besoin: BesoinIntervention | None, d: Contractuelle, *, cf: bool) -> Refus | None:
+    """On an AMM meter done by tele-operation the supplier chooses « standard ou urgent » (and, for a CF, the configuration)."""
+    if besoin is None or besoin.mode != ModeIntervention.TELEOPERATION:
+        return None
+    if d.modalite_intervention is None:
+        return Refus(
+            "MODALITE_INTERVENTION_MANQUANTE",
+            "Ce compteur communicant est télé-opéré : indiquez la modalité d'intervention « standard » ou « urgent ».",
+        )
+    if cf and d.configuration_demandee is None:
+        return Refus(
+            "CONFIGURATION_MANQUANTE",
+            "Pour un changement de fournisseur par télé-opération, indiquez la configuration demandée du compteur.",
+        )
+    return None
 
 
 def _niveau_insuffisant(niveau: NiveauAcces) -> Refus | None:
@@ -337,6 +390,7 @@ def _planifier(
             avec_intervention=besoin is not None,
             demande_message_id=q.demande_message_id,
             releve=_releve_autoreleve(d),
+            estimation_base=list(q.contexte.historique_releves) if d.choix_releve == ChoixReleve.ESTIMATION else [],
             **changement,
         )
     )
@@ -345,7 +399,7 @@ def _planifier(
         etat,
         [
             _etat_change(etat, contrat, ref, d.date_effet_souhaitee),
-            _ouverture(q, type_affaire, contrat.id, besoin, d.date_effet_souhaitee, resume, d.express),
+            _ouverture(q, type_affaire, contrat.id, besoin, d.date_effet_souhaitee, resume, d.express, d.demandeur),
         ],
     )
 
@@ -375,6 +429,7 @@ def _ouverture(
     date_effet: date,
     resume: str,
     express: bool,
+    demandeur: Contact | None = None,
 ) -> Effet:
     cmd = OuvertureAffaireDemandeeV1(
         reference_affaire=reference_affaire(qualifiee.demande_message_id),
@@ -387,6 +442,7 @@ def _ouverture(
         date_effet=date_effet,
         resume=resume,
         contexte=qualifiee.contexte,
+        demandeur=demandeur,
     )
     return cmd, None
 
@@ -421,6 +477,7 @@ def _changement_fournisseur(
         if actuel is None
         else None,
         _souscription_en_cours(etat),
+        verifier_demandeur(d.demandeur),
     )
     if refus:
         return refus
@@ -440,12 +497,32 @@ def _changement_fournisseur(
         )
         if non_iso
         else None,
+        _parametres_manquants(etat.segment, d.parametres_bt_plus),
+        # « Pour les contrats BT+ et HTA, indiquer en plus … le Responsable d'Equilibre »: no default RE above 36 kVA.
+        Refus(
+            "RE_MANQUANT",
+            "Pour un contrat BT > 36 kVA ou HTA, indiquez le responsable d'équilibre (code se terminant par « C1 »).",
+        )
+        if d.re_code is None and suffixe_re(etat.segment) == "C1"
+        else None,
         verifier_re(re_code, etat.segment, regles)
         if re_code
         else Refus("RE_INCONNU", "Aucun responsable d'équilibre connu pour ce fournisseur : indiquez-en un."),
         verifier_date_effet(d.date_effet_souhaitee, today, regles, cf=True),
         verifier_releve(d, etat.segment),
     )
+    if refus:
+        return refus
+    besoin = besoin_intervention(
+        OperationTechnique.CHANGEMENT_FOURNISSEUR,
+        d.choix_releve,
+        q.contexte,
+        d.date_effet_souhaitee,
+        regles,
+        modalite=d.modalite_intervention,
+        configuration=d.configuration_demandee,
+    )
+    refus = verifier_teleoperation(besoin, d, cf=True)
     if refus:
         return refus
     ref = reference_affaire(q.demande_message_id)
@@ -459,12 +536,11 @@ def _changement_fournisseur(
         puissance_souscrite_kva=actuel.puissance_souscrite_kva,
         usage=actuel.usage,
         re_code=re_code,
-        parametres_bt_plus=actuel.parametres_bt_plus,
+        parametres_bt_plus=d.parametres_bt_plus or actuel.parametres_bt_plus,
         occupant=occupant,
         contrat_conclu=d.contrat_conclu,
         references_affaires=[ref],
     )
-    besoin = besoin_intervention(OperationTechnique.CHANGEMENT_FOURNISSEUR, d.choix_releve, q.contexte, d.date_effet_souhaitee, regles)
     etat.contrats.append(nouveau)
     etat.cf_non_soldees[ref] = fournisseur
     resume = f"Changement de fournisseur au {d.date_effet_souhaitee:%d/%m/%Y} ({actuel.titulaire} → {fournisseur})"
@@ -518,12 +594,25 @@ def _mise_en_service(
     refus = _premier(
         _niveau_insuffisant(q.niveau_acces),
         _souscription_en_cours(etat),
+        verifier_demandeur(d.demandeur),
         _parametres_manquants(etat.segment, d.parametres_bt_plus),
         _puissance_hors_segment(etat.segment, d.puissance_souscrite_kva),
         verifier_re(d.re_code, etat.segment, regles),
         verifier_date_effet(d.date_effet_souhaitee, today, regles),
         verifier_releve(d, etat.segment),
     )
+    if refus:
+        return refus
+    besoin = besoin_intervention(
+        OperationTechnique.MISE_EN_SERVICE,
+        d.choix_releve,
+        q.contexte,
+        d.date_effet_souhaitee,
+        regles,
+        modalite=d.modalite_intervention,
+        configuration=d.configuration_demandee,
+    )
+    refus = verifier_teleoperation(besoin, d, cf=False)
     if refus:
         return refus
     ref = reference_affaire(q.demande_message_id)
@@ -541,7 +630,6 @@ def _mise_en_service(
         contrat_conclu=d.contrat_conclu,
         references_affaires=[ref],
     )
-    besoin = besoin_intervention(OperationTechnique.MISE_EN_SERVICE, d.choix_releve, q.contexte, d.date_effet_souhaitee, regles)
     etat.contrats.append(nouveau)
     resume = f"Mise en service au {d.date_effet_souhaitee:%d/%m/%Y} pour {d.occupant.prenom} {d.occupant.nom}"
     return _planifier(
@@ -557,7 +645,7 @@ def _mise_en_service(
     )
 
 
-def _contrat_du_titulaire(etat: EtatPds, fournisseur: str) -> Contrat | Refus:
+def _contrat_du_titulaire(etat: EtatPds, fournisseur: str, *, pendant_un_changement: bool = False) -> Contrat | Refus:
     actuel = contrat_actif(etat)
     if actuel is None or actuel.titulaire != fournisseur:
         if any(c.titulaire == fournisseur and c.etat == EtatContrat.EN_COURS_DE_SOUSCRIPTION for c in etat.contrats):
@@ -566,7 +654,7 @@ def _contrat_du_titulaire(etat: EtatPds, fournisseur: str) -> Contrat | Refus:
                 "Votre contrat sur ce PDS est en cours de souscription : attendez sa mise en service pour le modifier ou le cesser.",
             )
         return Refus("NON_TITULAIRE", "Vous n'êtes pas titulaire du contrat de ce PDS : seul le titulaire peut le modifier ou le cesser.")
-    if actuel.etat != EtatContrat.EN_SERVICE:
+    if actuel.etat != EtatContrat.EN_SERVICE and not pendant_un_changement:
         return Refus(
             "OPERATION_EN_COURS",
             "Une modification ou une cessation de ce contrat est déjà en cours : attendez son aboutissement ou annulez-la.",
@@ -582,7 +670,8 @@ def _modification_re(
     today: date,
     regles: Regles,
 ) -> Decision | Refus:
-    contrat = _contrat_du_titulaire(etat, fournisseur)
+    # The guide sets no condition on « modifier RE »: it is immediate, even while a modification or cessation waits.
+    contrat = _contrat_du_titulaire(etat, fournisseur, pendant_un_changement=True)
     if isinstance(contrat, Refus):
         return contrat
     refus = _premier(
@@ -620,7 +709,10 @@ def _modification_contrat(
     change_service = d.service is not None and d.service != contrat.service
     change_puissance = d.puissance_souscrite_kva is not None and d.puissance_souscrite_kva != contrat.puissance_souscrite_kva
     change_usage = d.usage is not None and d.usage != contrat.usage
+    # Version, type de tension or redevance de comptage alone is a change of the contract's parameters too.
+    change_parametres = d.parametres_bt_plus is not None and d.parametres_bt_plus != contrat.parametres_bt_plus
     refus = _premier(
+        verifier_demandeur(d.demandeur),
         Refus(
             "MODIFICATION_AVANT_SOLDE_CF",
             f"L'affaire de changement de fournisseur {cf_en_cours[0]} n'est pas soldée : la modification de puissance ou "
@@ -630,9 +722,10 @@ def _modification_contrat(
         else None,
         Refus(
             "MODIFICATION_VIDE",
-            "La demande ne change ni le service, ni la puissance souscrite, ni l'usage : indiquez au moins une nouvelle valeur.",
+            "La demande ne change ni le service, ni la puissance souscrite, ni l'usage, ni les paramètres BT > 36 kVA "
+            "(version, type de tension, redevance de comptage) : indiquez au moins une nouvelle valeur.",
         )
-        if not (change_service or change_puissance or change_usage)
+        if not (change_service or change_puissance or change_usage or change_parametres)
         else None,
         _puissance_hors_segment(etat.segment, d.puissance_souscrite_kva),
         _parametres_manquants(etat.segment, d.parametres_bt_plus or contrat.parametres_bt_plus) if change_service else None,
@@ -645,8 +738,9 @@ def _modification_contrat(
     ancienne = contrat.puissance_souscrite_kva or 0.0
     augmentation = (d.puissance_souscrite_kva - ancienne) if change_puissance and d.puissance_souscrite_kva else 0.0
     compteur = q.contexte.compteur
-    # A new power means a new breaker setting: on site for a classic meter, and a study above 6 kVA in any case.
-    equipement = change_puissance and (not compteur.amm or augmentation > 6)
+    etude = change_puissance and etude_technique_requise(contrat.puissance_souscrite_kva, d.puissance_souscrite_kva)
+    # A new power means a new breaker setting: on site for a classic meter (an AMM meter is set remotely).
+    equipement = change_puissance and not compteur.amm
     besoin = besoin_intervention(
         OperationTechnique.MODIFICATION,
         d.choix_releve,
@@ -655,6 +749,8 @@ def _modification_contrat(
         regles,
         equipement_change=equipement,
         augmentation_kva=augmentation,
+        puissance_cible_kva=d.puissance_souscrite_kva if change_puissance else None,
+        etude_technique=etude,
     )
     contrat.etat = EtatContrat.EN_COURS_DE_MODIFICATION
     contrat.references_affaires.append(ref)
@@ -665,6 +761,9 @@ def _modification_contrat(
         morceaux.append(f"puissance {contrat.puissance_souscrite_kva} → {d.puissance_souscrite_kva} kVA")
     if change_usage:
         morceaux.append(f"usage {contrat.usage} → {d.usage}")
+    if change_parametres and d.parametres_bt_plus is not None:
+        p = d.parametres_bt_plus
+        morceaux.append(f"paramètres version {p.version}, tension {p.type_tension}, redevance {p.type_redevance_comptage}")
     resume = f"Modification de contrat au {d.date_effet_souhaitee:%d/%m/%Y} : {', '.join(morceaux)}"
     return _planifier(
         etat,
@@ -693,11 +792,24 @@ def _cessation(
     contrat = _contrat_du_titulaire(etat, fournisseur)
     if isinstance(contrat, Refus):
         return contrat
-    refus = _premier(verifier_date_effet(d.date_effet_souhaitee, today, regles), verifier_releve(d, etat.segment))
+    refus = _premier(
+        verifier_demandeur(d.demandeur), verifier_date_effet(d.date_effet_souhaitee, today, regles), verifier_releve(d, etat.segment)
+    )
+    if refus:
+        return refus
+    besoin = besoin_intervention(
+        OperationTechnique.CESSATION,
+        d.choix_releve,
+        q.contexte,
+        d.date_effet_souhaitee,
+        regles,
+        modalite=d.modalite_intervention,
+        configuration=d.configuration_demandee,
+    )
+    refus = verifier_teleoperation(besoin, d, cf=False)
     if refus:
         return refus
     ref = reference_affaire(q.demande_message_id)
-    besoin = besoin_intervention(OperationTechnique.CESSATION, d.choix_releve, q.contexte, d.date_effet_souhaitee, regles)
     contrat.etat = EtatContrat.EN_COURS_DE_CESSATION
     contrat.references_affaires.append(ref)
     resume = f"Cessation au {d.date_effet_souhaitee:%d/%m/%Y} (motif : {d.motif})"
@@ -742,7 +854,7 @@ def realiser(etat: EtatPds, reference: str, date_effet: date | None, releve: Rel
     changement = _changement(etat, reference)
     assert changement is not None
     quand = date_effet or changement.date_effet
-    releve = releve or changement.releve
+    releve = releve or changement.releve or estimer_index(changement.estimation_base, quand)
     avant = etat.derniere_releve
     etat.changements = [c for c in etat.changements if c.reference_affaire != reference]
     contrat = _contrat(etat, changement.contrat_id)
@@ -785,6 +897,38 @@ def realiser(etat: EtatPds, reference: str, date_effet: date | None, releve: Rel
         etat.derniere_releve = releve
     _recalculer_echeance(etat)
     return Decision(etat, effets)
+
+
+def estimer_index(historique: list[Releve], jour: date) -> Releve | None:
+    """The index estimated at `jour` from real readings: the last one plus the daily use between the last two, per cadran."""
+    reelles = sorted((r for r in historique if r.nature == NatureReleve.REELLE), key=lambda r: r.date_releve)
+    if not reelles:
+        return None
+    derniere = reelles[-1]
+    precedente = next((r for r in reversed(reelles[:-1]) if r.date_releve < derniere.date_releve), None)
+    avant = {i.cadran: i.valeur for i in precedente.index} if precedente else {}
+    jours_base = (derniere.date_releve - precedente.date_releve).days if precedente else 0
+    jours = max(0, (jour - derniere.date_releve).days)
+    index = []
+    for i in derniere.index:
+        par_jour = max(0, i.valeur - avant.get(i.cadran, i.valeur)) / jours_base if jours_base else 0.0
+        index.append(IndexCadran(cadran=i.cadran, valeur=i.valeur + round(par_jour * jours)))
+    return Releve(date_releve=jour, index=tuple(index), nature=NatureReleve.ESTIMEE)
+
+
+def differer(etat: EtatPds, reference: str, jour: date, releve: Releve | None) -> Decision | None:
+    """A realisation reported for a future day is not applied early: the change waits for that day (the due job applies
+    it with its reading); None when nothing is pending for the affaire."""
+    changement = _changement(etat, reference)
+    if changement is None:
+        return None
+    etat = etat.model_copy(deep=True)
+    etat.changements = [
+        c.model_copy(update={"date_effet": jour, "avec_intervention": False, "releve": releve or c.releve}) if c.reference_affaire == reference else c
+        for c in etat.changements
+    ]
+    _recalculer_echeance(etat)
+    return Decision(etat, [])
 
 
 def echeance_due(etat: EtatPds, today: date) -> Changement | None:
@@ -844,3 +988,28 @@ def vue_contrat(contrat: Contrat) -> dict[str, Any]:
         "interventions": list(contrat.references_affaires),
         "occupant": contrat.occupant.model_dump(mode="json") if contrat.occupant else None,
     }
+
+
+#: Columns of a supplier's contract list (JSON lines and CSV).
+COLONNES_CONTRATS = (
+    "id", "pds", "etat", "service", "puissance_souscrite_kva", "usage", "re_code", "date_debut", "date_fin", "segment",
+)  # fmt: skip
+
+
+def contrats_par_fournisseur(etat: EtatPds) -> dict[str, dict[str, dict[str, Any]]]:
+    """The list line of every contract of the PDS, grouped by holder: what the per-supplier contract index keeps."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for c in etat.contrats:
+        out.setdefault(c.titulaire, {})[c.id] = {
+            "id": c.id,
+            "pds": etat.pds,
+            "etat": c.etat.value,
+            "service": c.service,
+            "puissance_souscrite_kva": c.puissance_souscrite_kva,
+            "usage": c.usage,
+            "re_code": c.re_code,
+            "date_debut": c.date_debut.isoformat() if c.date_debut else None,
+            "date_fin": c.date_fin.isoformat() if c.date_fin else None,
+            "segment": etat.segment.value if etat.segment else None,
+        }
+    return out

@@ -30,7 +30,14 @@ class Settings(KitSettings):
     horizon_date_effet_jours: int = Field(
         default=365, ge=1, description="Latest accepted date d'effet, in days from today (DATE_EFFET_TROP_LOINTAINE beyond)."
     )
-    delai_cf_jours: int = Field(default=21, ge=0, description="A CF takes effect within this many days (Code de la consommation L224-14).")
+    delai_cf_jours: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Optional cap on a CF's date d'effet, in days (DATE_EFFET_CF_HORS_DELAI beyond). Off by default: L224-14 "
+            "protects the customer and does not forbid a later date he asks for."
+        ),
+    )
     durees_intervention_minutes: dict[str, int] = Field(
         default_factory=lambda: dict(DUREES_PAR_DEFAUT),
         description="Planned duration of an on-site intervention per operation (JSON object: operation -> minutes).",

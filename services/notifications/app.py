@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from platform_kit import audit
 from platform_kit.runtime import Runtime
 from services.notifications import api, handlers, store
 from services.notifications.rendering import Renderer
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await store.ensure_indexes(mails)
 
     rt.startup_hooks.append(indexes)
-    app = rt.http_app("GRD – notifications", api.router(rt, mails))
+    app = rt.http_app("GRD – notifications", api.router(rt, mails, audit.install(rt)))
     app.state.runtime = rt
     app.state.notifications = notifications
     return app

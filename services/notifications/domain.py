@@ -225,6 +225,14 @@ def _affaire(ev: AffaireStatutChangeV1, fournisseur: str | None, adresse: str | 
     if ev.statut is StatutAffaire.ANNULEE and "annulee" not in suivi.jalons:
         mail = MailPrevu("affaire_annulee", (), f"{PREFIXE} Affaire {ref} annulée", contexte, ref)
         return _pour_fournisseur(mail, adresse, fournisseur, _jalon(suivi, "annulee"))
+    if ev.etat == "a_planifier" and "a_planifier" not in suivi.jalons:
+        # A tele-operation failed for good: « il faudra alors convenir d'un rendez-vous avec le client ».
+        mail = MailPrevu("rdv_a_convenir", (), f"{PREFIXE} Affaire {ref} – rendez-vous à convenir avec le client", contexte, ref)
+        return _pour_fournisseur(mail, adresse, fournisseur, _jalon(suivi, "a_planifier"))
+    if ev.etat in ("en_attente_intervention", "intervention_planifiee") and "etude_technique" in suivi.jalons and "etude_conclue" not in suivi.jalons:
+        # The GRD concluded the study favourably: planning resumes (an unfavourable one ends the affaire: annulée).
+        mail = MailPrevu("etude_technique_conclue", (), f"{PREFIXE} Affaire {ref} – étude technique conclue", contexte, ref)
+        return _pour_fournisseur(mail, adresse, fournisseur, _jalon(suivi, "etude_conclue"))
     if ev.etat == "etude_technique" and "etude_technique" not in suivi.jalons:
         mail = MailPrevu("etude_technique", (), f"{PREFIXE} Affaire {ref} – étude technique nécessaire", contexte, ref)
         return _pour_fournisseur(mail, adresse, fournisseur, _jalon(suivi, "etude_technique"))
@@ -249,7 +257,11 @@ def _intervention(ev: InterventionStatutChangeV1, fournisseur: str | None, adres
         nouveau = SuiviAffaire(suivi.type_affaire, False, suivi.jalons)
         mail = MailPrevu("rdv_annule", (), f"{PREFIXE} Rendez-vous annulé – affaire {ref}", contexte, ref)
         return _pour_fournisseur(mail, adresse, fournisseur, nouveau)
-    if ev.statut in (StatutIntervention.REALISEE, StatutIntervention.NON_REALISEE):
+    if ev.statut is StatutIntervention.NON_REALISEE:
+        nouveau = SuiviAffaire(suivi.type_affaire, False, suivi.jalons)
+        mail = MailPrevu("intervention_non_realisee", (), f"{PREFIXE} Intervention non réalisée – affaire {ref}", contexte, ref)
+        return _pour_fournisseur(mail, adresse, fournisseur, nouveau)
+    if ev.statut is StatutIntervention.REALISEE:
         return Decision(suivi=SuiviAffaire(suivi.type_affaire, False, suivi.jalons))
     return Decision(suivi=suivi)
 

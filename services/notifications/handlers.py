@@ -22,7 +22,7 @@ from services.notifications.domain import Evenement, MailPrevu, SuiviAffaire, de
 from services.notifications.rendering import Renderer
 from services.notifications.settings import Settings
 from services.notifications.smtp import SmtpIndisponible, SmtpRefus, SmtpSender
-from services.notifications.store import Destinataires
+from services.notifications.store import Destinataires, indexer_mail
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,15 @@ class Notifications:
         except SmtpRefus as exc:
             log.error("e-mail refusé définitivement par le relais SMTP: %s", exc, extra={"fields": {"message_id": message_id}})
             state.update(status="refused", error=str(exc), sent_at=now)
+            await indexer_mail(self.rt.db, message_id, state)
             await self.rt.commit(self.mails, loaded, state, ctx, [])
             return
         if envoi.refuses:
             log.warning("destinataires refusés: %s", envoi.refuses, extra={"fields": {"message_id": message_id}})
         state.update(status="sent", sent_at=now, refused_recipients=envoi.refuses)
+        # The supplier's mail index first (idempotent): a crash before the commit resends under the same Message-ID
+        # and writes the entry again.
+        await indexer_mail(self.rt.db, message_id, state)
         await self.rt.commit(self.mails, loaded, state, ctx, [evenement])
 
 

@@ -1,6 +1,7 @@
 """HTTP read routes: an affaire's intervention and its available slots (supplier of the affaire or GRD operator)."""
 
 import datetime as dt
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -8,6 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from contracts.common import ModeIntervention, Releve, StatutIntervention
+from contracts.evenements import EtudeTechniqueConclueV1
+from platform_kit.audit import AuditJournal
 from platform_kit.auth import OPERATEUR, Principal
 from platform_kit.store import AggregateStore
 from services.planification import domain as d
@@ -19,7 +22,7 @@ class CreneauDisponible(BaseModel):
 
     id: str = Field(description="Slot id, to put in a ReservationCreneau demand.")
     date: dt.date = Field(description="Day of the slot.")
-    demi_journee: str = Field(description="AM or PM.")
+    demi_journee: str = Field(description="Slot code: Hhhmm (start of a 2-hour créneau horaire) or AM / PM (half-day, présence non obligatoire).")
     debut: dt.datetime = Field(description="Start (the customer must be present from then, for a créneau horaire).")
     fin: dt.datetime = Field(description="End.")
     places_restantes: int = Field(description="Places still free.")
@@ -34,6 +37,13 @@ class RechercheCreneaux(BaseModel):
     duree_prevue_minutes: int = Field(description="Planned duration of the intervention.")
     creneaux: list[CreneauDisponible] = Field(description="Available slots, earliest first.")
     message: str | None = Field(default=None, description="French note when no slot applies.")
+
+
+class ConclusionEtude(BaseModel):
+    """A GRD operator's conclusion of a technical study."""
+
+    favorable: bool = Field(description="True: the intervention may be planned; False: the affaire is refused.")
+    commentaire: str = Field(min_length=1, max_length=2000, description="The conclusion, in French (mailed to the supplier).")
 
 
 class EtatIntervention(BaseModel):
@@ -63,25 +73,31 @@ def build_router(
     cal: d.Calendrier,
     today: Callable[[], dt.date],
     jours_affiches: int,
+    journal: AuditJournal,
+    conclure: Callable[[EtudeTechniqueConclueV1], Awaitable[uuid.UUID]] | None = None,
 ) -> APIRouter:
-    """The service's HTTP routes."""
+    """The service's HTTP routes (every consultation audited)."""
     router = APIRouter(prefix="/interventions", tags=["planification"])
     Appelant = Annotated[Principal, Depends(auth)]
     APartirDu = Annotated[dt.date | None, Query(description="First day searched (defaults to the desired date d'effet).")]
 
-    async def charger(reference_affaire: str, principal: Principal) -> d.Intervention:
+    async def charger(reference_affaire: str, principal: Principal, action: str) -> d.Intervention:
         loaded = await interventions.load(reference_affaire)
         etat = d.Intervention.from_doc(loaded.state)
+        detail = {"reference_affaire": reference_affaire}
         if etat is None:
+            await journal.consultation(principal, action, "refusee:INTERVENTION_INCONNUE", detail=detail)
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Aucune intervention connue pour l'affaire {reference_affaire}.")
         if principal.role != OPERATEUR and principal.code != etat.fournisseur:
+            await journal.consultation(principal, action, "refusee:AUTRE_FOURNISSEUR", pds=etat.pds, detail=detail)
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"L'affaire {reference_affaire} appartient à un autre fournisseur.")
+        await journal.consultation(principal, action, "servie", pds=etat.pds, detail=detail)
         return etat
 
     @router.get("/{reference_affaire}", response_model=EtatIntervention)
     async def intervention(reference_affaire: str, principal: Appelant) -> dict[str, Any]:
         """State of the affaire's intervention."""
-        etat = await charger(reference_affaire, principal)
+        etat = await charger(reference_affaire, principal, "intervention")
         doc = etat.to_doc()
         doc["duree_prevue_minutes"] = etat.duree_minutes
         return doc
@@ -93,7 +109,7 @@ def build_router(
         a_partir_du: APartirDu = None,
     ) -> RechercheCreneaux:
         """Mode, planned duration and available slots from the desired date d'effet."""
-        etat = await charger(reference_affaire, principal)
+        etat = await charger(reference_affaire, principal, "intervention:creneaux")
         base = RechercheCreneaux(
             reference_affaire=reference_affaire,
             mode=etat.mode,
@@ -123,5 +139,30 @@ def build_router(
         ]
         message = None if libres else "Aucun créneau disponible sur la période : essayez une date ultérieure."
         return base.model_copy(update={"creneaux": libres, "message": message})
+
+    @router.post("/{reference_affaire}/etude-technique")
+    async def conclure_etude(reference_affaire: str, conclusion: ConclusionEtude, principal: Appelant) -> dict[str, Any]:
+        """A GRD operator concludes the technical study: planning resumes, or the affaire is refused (the supplier is e-mailed)."""
+        if principal.role != OPERATEUR:
+            await journal.consultation(principal, "etude_technique:conclure", "refusee:ROLE", detail={"reference_affaire": reference_affaire})
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Seul un opérateur du GRD conclut une étude technique.")
+        etat = await charger(reference_affaire, principal, "etude_technique:conclure")
+        if etat.statut != StatutIntervention.ETUDE_TECHNIQUE:
+            detail = f"L'intervention de l'affaire {reference_affaire} n'attend pas d'étude technique ({etat.statut.value})."
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=detail)
+        if conclure is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="Conclusion d'étude indisponible.")
+        msg = EtudeTechniqueConclueV1(
+            reference_affaire=reference_affaire,
+            pds=etat.pds,
+            favorable=conclusion.favorable,
+            commentaire=conclusion.commentaire,
+            operateur=principal.code,
+        )
+        # Applied here, by the same handler as an EtudeTechniqueConclue from the GRD's systems on grd.si.resultats (which
+        # this service may read but not write): its events leave through the intervention's outbox.
+        cause = await conclure(msg)
+        apres = await charger(reference_affaire, principal, "etude_technique:conclue")
+        return {"reference_affaire": reference_affaire, "cause": str(cause), "favorable": conclusion.favorable, "statut": apres.statut.value}
 
     return router

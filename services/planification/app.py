@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
-
 from fastapi import FastAPI
 
 from demo_data.reference import ZONES
+from platform_kit import audit
 from platform_kit.runtime import Runtime
 from services.planification.api import build_router
 from services.planification.domain import Calendrier
@@ -29,14 +26,8 @@ def calendrier(settings: Settings) -> Calendrier:
         fuseau=settings.fuseau,
         delai_minimum_jours=settings.delai_minimum_jours,
         horizon_jours=settings.horizon_jours,
+        creneau_horaire_minutes=settings.creneau_horaire_minutes,
     )
-
-
-def horloge(settings: Settings) -> Callable[[], date]:
-    """Today's date in the slots' time zone, or the fixed date of the settings."""
-    fixe = settings.date_du_jour
-    tz = ZoneInfo(settings.fuseau)
-    return (lambda: fixe) if fixe is not None else (lambda: datetime.now(tz).date())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,10 +40,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rt.startup_hooks.append(places.ensure_indexes)
     rt.startup_hooks.append(creneaux.ensure_indexes)
     cal = calendrier(settings)
-    today = horloge(settings)
-    planification = Planification(rt, interventions, places, creneaux, cal, today)
+    rt.clock.fixer_jour(settings.date_du_jour)
+    today = rt.clock.today
+    planification = Planification(rt, interventions, places, creneaux, cal, today, settings.regles_teleoperation(), settings.echeance_intervalle_s)
     planification.register()
-    router = build_router(rt.auth, interventions, places, creneaux, cal, today, settings.jours_affiches)
+    rt.background.append(planification.boucle_echeances)
+    journal = audit.install(rt)
+    router = build_router(
+        rt.auth, interventions, places, creneaux, cal, today, settings.jours_affiches, journal, conclure=planification.conclure_par_operateur
+    )
     app = rt.http_app("GRD — planification des interventions", router)
     app.state.runtime = rt
     app.state.planification = planification

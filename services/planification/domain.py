@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,9 +22,11 @@ from contracts.evenements import (
     InterventionNonRealiseeV1,
     InterventionRealiseeV1,
     InterventionStatutChangeV1,
+    RealisationRefuseeV1,
     ResultatTeleOperationV1,
     TeleOperationDemandeeV1,
 )
+from contracts.programmation import mode_rendez_vous
 
 ETAPE = "planification"
 #: The qualified demands planification handles (its qualified-demand topic carries only these).
@@ -52,6 +54,9 @@ RELEVE_SEULE = frozenset({OperationTechnique.CHANGEMENT_FOURNISSEUR})
 #: Statuses from which the supplier may (re)reserve a slot.
 RESERVABLES = frozenset({StatutIntervention.DEMANDEE, StatutIntervention.PLANIFIEE, StatutIntervention.NON_REALISEE})
 CLOSES = frozenset({StatutIntervention.REALISEE, StatutIntervention.ANNULEE})
+MOTIF_PLANIFICATION_GRD = (
+    "Point BT > 36 kVA ou HTA : la prise de rendez-vous en libre-service ne s'applique pas, l'équipe du GRD planifie l'intervention et vous contacte."
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,22 @@ class Calendrier:
     fuseau: str = "Europe/Paris"
     delai_minimum_jours: int = 1
     horizon_jours: int = 60
+    #: « Sur créneau horaire » (customer present) is a window of this length (product-owner decision: 2 hours); the
+    #: half-day is kept for « présence non obligatoire ».
+    creneau_horaire_minutes: int = 120
+
+    def fenetres(self, mode: ModeIntervention) -> dict[str, tuple[time, time]]:
+        """The slots of one day for a mode, by code: AM/PM half-days, or Hhhmm windows of `creneau_horaire_minutes`."""
+        if mode != ModeIntervention.CRENEAU:
+            return {MATIN: self.matin, APRES_MIDI: self.apres_midi}
+        out: dict[str, tuple[time, time]] = {}
+        pas = timedelta(minutes=self.creneau_horaire_minutes)
+        for debut, fin in (self.matin, self.apres_midi):
+            t = datetime.combine(date.min, debut)
+            while t + pas <= datetime.combine(date.min, fin):
+                out[f"H{t:%H%M}"] = (t.time(), (t + pas).time())
+                t += pas
+        return out
 
     def capacite(self, zone: str) -> int:
         """Places of one slot of a zone."""
@@ -95,7 +116,7 @@ class Calendrier:
 
 @dataclass(frozen=True)
 class Creneau:
-    """One slot: a zone's half-day for one mode, with its capacity."""
+    """One slot: a zone's 2-hour window (créneau horaire) or half-day (présence non obligatoire), with its capacity."""
 
     id: str
     zone: str
@@ -108,13 +129,13 @@ class Creneau:
 
 
 def creneau_id(zone: str, jour: date, demi_journee: str, mode: ModeIntervention) -> str:
-    """Slot id, e.g. ``Z01-20261105-AM-CR``."""
+    """Slot id, e.g. ``Z01-20261105-H0800-CR`` (créneau horaire) or ``Z01-20261105-AM-PNO`` (half-day)."""
     return f"{zone}-{jour:%Y%m%d}-{demi_journee}-{SUFFIXE_MODE[mode]}"
 
 
 def creneau(cal: Calendrier, zone: str, jour: date, demi_journee: str, mode: ModeIntervention) -> Creneau:
-    """Build a slot of the calendar."""
-    heures = cal.matin if demi_journee == MATIN else cal.apres_midi
+    """Build a slot of the calendar (`demi_journee`: the slot's code in `cal.fenetres(mode)`)."""
+    heures = cal.fenetres(mode)[demi_journee]
     tz = ZoneInfo(cal.fuseau)
     return Creneau(
         id=creneau_id(zone, jour, demi_journee, mode),
@@ -134,7 +155,7 @@ def lire_creneau(cal: Calendrier, ident: str) -> Creneau | None:
     zone, _, demi = zone.rpartition("-")
     zone, _, jour_txt = zone.rpartition("-")
     mode = MODE_DU_SUFFIXE.get(reste)
-    if mode is None or demi not in (MATIN, APRES_MIDI) or zone not in cal.zones:
+    if mode is None or demi not in cal.fenetres(mode) or zone not in cal.zones:
         return None
     try:
         jour = datetime.strptime(jour_txt, "%Y%m%d").date()
@@ -155,20 +176,21 @@ def creneaux_a_partir(cal: Calendrier, zone: str, mode: ModeIntervention, depuis
     jour = debut
     while jour <= fin:
         if cal.ouvre(jour):
-            out.extend(creneau(cal, zone, jour, demi, mode) for demi in (MATIN, APRES_MIDI))
+            out.extend(creneau(cal, zone, jour, code, mode) for code in cal.fenetres(mode))
         jour += timedelta(days=1)
     return out
 
 
 def decider_mode(besoin: BesoinIntervention, compteur: CompteurInfo) -> ModeIntervention:
-    """The platform's choice: TO when asked and possible, else a present customer unless only a reading is needed."""
-    if besoin.mode == ModeIntervention.TELEOPERATION and compteur.amm and compteur.teleoperable:
+    """TO when asked and possible (BT ≤ 36 kVA), else the appointment mode the sender decided (contracts.programmation)."""
+    if besoin.mode != ModeIntervention.TELEOPERATION:
+        return besoin.mode
+    if compteur.amm and compteur.teleoperable and not besoin.planification_grd:
         return ModeIntervention.TELEOPERATION
-    lecture_a_distance = compteur.localisation == "exterieur" or compteur.mode_releve == "telereleve"
-    changement_materiel = besoin.augmentation_puissance_kva > 0
-    if besoin.mode != ModeIntervention.CRENEAU and besoin.operation in RELEVE_SEULE and lecture_a_distance and not changement_materiel:
-        return ModeIntervention.PRESENCE_NON_OBLIGATOIRE
-    return ModeIntervention.CRENEAU
+    if besoin.mode_repli is not None:
+        return besoin.mode_repli
+    releve_seule = besoin.operation in RELEVE_SEULE and besoin.augmentation_puissance_kva <= 0
+    return mode_rendez_vous(en_service=True, compteur=compteur, releve_seule=releve_seule)
 
 
 def duree_prevue(besoin: BesoinIntervention) -> int:
@@ -197,12 +219,24 @@ class Intervention:
     motif: str | None = None
     date_realisation: date | None = None
     releve: Releve | None = None
+    #: BT > 36 kVA or HTA: the GRD team plans, the supplier does not reserve.
+    planification_grd: bool = False
+    compte_rendu: str | None = None
+    #: Tele-operation: attempts sent, when the due job acts next (send, time out, retry), a result parked until its day.
+    to_tentatives: int = 0
+    prochaine_echeance: datetime | None = None
+    releve_differee: Releve | None = None
+    puissance_cible_kva: float | None = None
+    correlation_id: str | None = None
 
     def to_doc(self) -> dict[str, Any]:
         """Store representation (dates as ISO text: the store keeps only datetimes)."""
         doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         doc["compteur"] = self.compteur.model_dump(mode="json")
         doc["releve"] = self.releve.model_dump(mode="json") if self.releve else None
+        doc["releve_differee"] = self.releve_differee.model_dump(mode="json") if self.releve_differee else None
+        # UTC and whole seconds: the due job compares these as text.
+        doc["prochaine_echeance"] = horodatage(self.prochaine_echeance) if self.prochaine_echeance else None
         for name in ("date_souhaitee", "date_realisation", "debut", "fin"):
             value = doc[name]
             doc[name] = value.isoformat() if value is not None else None
@@ -239,6 +273,13 @@ class Intervention:
             motif=doc.get("motif"),
             date_realisation=opt("date_realisation", date.fromisoformat),
             releve=opt("releve", Releve.model_validate),
+            planification_grd=bool(doc.get("planification_grd", False)),
+            compte_rendu=doc.get("compte_rendu"),
+            to_tentatives=int(doc.get("to_tentatives") or 0),
+            prochaine_echeance=opt("prochaine_echeance", datetime.fromisoformat),
+            releve_differee=opt("releve_differee", Releve.model_validate),
+            puissance_cible_kva=opt("puissance_cible_kva", float),
+            correlation_id=doc.get("correlation_id"),
         )
 
     def statut_change(self) -> InterventionStatutChangeV1:
@@ -254,6 +295,7 @@ class Intervention:
             date_realisation=self.date_realisation,
             releve=self.releve,
             motif=self.motif,
+            compte_rendu=self.compte_rendu,
         )
 
 
@@ -281,26 +323,27 @@ def recevoir_intervention(cmd: InterventionDemandeeV1, fournisseur: str | None, 
         mode=decider_mode(besoin, cmd.compteur),
         statut=StatutIntervention.DEMANDEE,
         augmentation_puissance_kva=besoin.augmentation_puissance_kva,
+        planification_grd=besoin.planification_grd,
     )
-    if besoin.augmentation_puissance_kva > SEUIL_ETUDE_TECHNIQUE_KVA:
+    # « passage à une puissance supérieure à 6 kVA »: the sender decides it on the new power (etude_technique_requise);
+    # an increase of more than 6 kVA always reaches a new power above 6 kVA.
+    if besoin.etude_technique_requise or besoin.augmentation_puissance_kva > SEUIL_ETUDE_TECHNIQUE_KVA:
         etat = dataclasses.replace(
             etat,
             statut=StatutIntervention.ETUDE_TECHNIQUE,
             motif=(
-                f"Augmentation de puissance de {besoin.augmentation_puissance_kva:g} kVA (plus de 6 kVA) : "
+                f"Passage à une puissance supérieure à 6 kVA (+{besoin.augmentation_puissance_kva:g} kVA) : "
                 "une étude technique par les services du GRD est nécessaire avant toute planification."
             ),
         )
         return Decision(etat, [etat.statut_change()])
     if etat.mode == ModeIntervention.TELEOPERATION:
-        to = TeleOperationDemandeeV1(
-            reference_affaire=etat.reference_affaire,
-            pds=etat.pds,
-            compteur=etat.compteur.reference,
-            operation=etat.operation,
-            date_effet=etat.date_souhaitee,
-        )
-        return Decision(etat, [to, etat.statut_change()])
+        # Sent on the date d'effet by the due job (see `echoir`; at once when that day has come).
+        etat = dataclasses.replace(etat, prochaine_echeance=debut_du_jour(etat.date_souhaitee, cal.fuseau))
+        return Decision(etat, [etat.statut_change()])
+    if etat.planification_grd:
+        etat = dataclasses.replace(etat, motif=MOTIF_PLANIFICATION_GRD)
+        return Decision(etat, [etat.statut_change()])
     if besoin.mode == ModeIntervention.TELEOPERATION:
         etat = dataclasses.replace(etat, motif="Télé-opération non proposée pour ce compteur : un rendez-vous est nécessaire.")
     if etat.mode == ModeIntervention.PRESENCE_NON_OBLIGATOIRE:
@@ -336,6 +379,8 @@ def _controle_commun(etat: Intervention | None, reference: str, fournisseur: str
             "AFFAIRE_AUTRE_FOURNISSEUR",
             f"L'affaire {reference} appartient à un autre fournisseur : vous ne pouvez agir que sur vos propres affaires.",
         )
+    if etat.planification_grd:
+        return Refus("PLANIFICATION_PAR_LE_GRD", MOTIF_PLANIFICATION_GRD)
     if etat.statut == StatutIntervention.ETUDE_TECHNIQUE:
         return Refus(
             "ETUDE_TECHNIQUE_REQUISE",
@@ -396,7 +441,7 @@ def creneau_complet(slot: Creneau) -> Refus:
     """Refusal when every place of the slot is taken."""
     return Refus(
         "CRENEAU_COMPLET",
-        f"Le créneau du {slot.jour:%d/%m/%Y} ({slot.demi_journee}) est complet : choisissez un autre créneau disponible.",
+        f"Le créneau du {slot.jour:%d/%m/%Y} de {slot.debut:%H:%M} à {slot.fin:%H:%M} est complet : choisissez un autre créneau disponible.",
     )
 
 
@@ -434,25 +479,142 @@ def annuler(etat: Intervention) -> Decision | None:
     return Decision(nouveau, [nouveau.statut_change()])
 
 
-def resultat_teleoperation(etat: Intervention, res: ResultatTeleOperationV1) -> Decision | None:
-    """Apply a head-end result: done with a real reading, or fallback to an appointment; None when not awaited."""
-    if etat.mode != ModeIntervention.TELEOPERATION or etat.statut != StatutIntervention.DEMANDEE:
-        return None
-    if res.succes and res.index:
-        jour = res.date_realisation or etat.date_souhaitee
-        nouveau = dataclasses.replace(
-            etat,
-            statut=StatutIntervention.REALISEE,
-            date_realisation=jour,
-            releve=Releve(date_releve=jour, index=res.index, nature=NatureReleve.REELLE),
-            motif=None,
-        )
-        return Decision(nouveau, [nouveau.statut_change()])
-    raison = res.motif_echec or ("index absent" if res.succes else "raison non précisée")
+def horodatage(moment: datetime) -> str:
+    """An instant as the store keeps due dates: UTC ISO text, whole seconds (so that text order is time order)."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def debut_du_jour(jour: date, fuseau: str = "Europe/Paris") -> datetime:
+    """Midnight of a local day, as an aware instant."""
+    return datetime.combine(jour, time(0, 0), ZoneInfo(fuseau))
+
+
+@dataclass(frozen=True)
+class ReglesTeleoperation:
+    """Bounded retries of a tele-operation: attempts, how long an answer may take, the pause after a failure."""
+
+    tentatives_max: int = 3
+    delai_reponse: timedelta = timedelta(hours=1)
+    delai_nouvel_essai: timedelta = timedelta(minutes=15)
+
+
+MOTIF_A_PLANIFIER = "il faut convenir d'un rendez-vous avec le client et réserver un créneau"
+
+
+def _envoyer(etat: Intervention, now: datetime, regles: ReglesTeleoperation) -> Decision:
+    tentative = etat.to_tentatives + 1
+    to = TeleOperationDemandeeV1(
+        reference_affaire=etat.reference_affaire,
+        pds=etat.pds,
+        compteur=etat.compteur.reference,
+        operation=etat.operation,
+        date_effet=etat.date_souhaitee,
+        tentative=tentative,
+        puissance_kva=etat.puissance_cible_kva,
+    )
+    return Decision(dataclasses.replace(etat, to_tentatives=tentative, prochaine_echeance=now + regles.delai_reponse), [to])
+
+
+def _a_planifier(etat: Intervention, raison: str) -> Decision:
+    """Tele-operation given up: the intervention needs an appointment, which the supplier books (« à planifier »)."""
     nouveau = dataclasses.replace(
-        etat, mode=ModeIntervention.CRENEAU, statut=StatutIntervention.DEMANDEE, motif=f"téléopération impossible : {raison}"
+        etat,
+        mode=ModeIntervention.CRENEAU,
+        statut=StatutIntervention.DEMANDEE,
+        prochaine_echeance=None,
+        motif=f"Télé-opération impossible après {etat.to_tentatives} tentative(s) ({raison}) : {MOTIF_A_PLANIFIER}.",
     )
     return Decision(nouveau, [nouveau.statut_change()])
+
+
+def _attend_teleoperation(etat: Intervention) -> bool:
+    return etat.mode == ModeIntervention.TELEOPERATION and etat.statut == StatutIntervention.DEMANDEE
+
+
+def _realiser_par_teleoperation(etat: Intervention, releve: Releve) -> Decision:
+    nouveau = dataclasses.replace(
+        etat,
+        statut=StatutIntervention.REALISEE,
+        date_realisation=releve.date_releve,
+        releve=releve,
+        releve_differee=None,
+        prochaine_echeance=None,
+        motif=None,
+    )
+    return Decision(nouveau, [nouveau.statut_change()])
+
+
+def echoir(etat: Intervention, now: datetime, today: date, regles: ReglesTeleoperation) -> Decision | None:
+    """The due job's step for one tele-operation: send it (date d'effet reached), send it again (lost or failed), give
+    up (« à planifier »), or apply a result parked until its day; None when nothing is due at `now`."""
+    if not _attend_teleoperation(etat) or etat.prochaine_echeance is None or etat.prochaine_echeance > now:
+        return None
+    if etat.releve_differee is not None:
+        if etat.releve_differee.date_releve > today:
+            return None
+        return _realiser_par_teleoperation(etat, etat.releve_differee)
+    if etat.date_souhaitee > today:
+        return None
+    if etat.to_tentatives >= regles.tentatives_max:
+        raison = etat.motif or "aucune réponse du système de télé-opération"
+        return _a_planifier(etat, raison)
+    return _envoyer(etat, now, regles)
+
+
+def resultat_teleoperation(
+    etat: Intervention, res: ResultatTeleOperationV1, now: datetime, today: date, regles: ReglesTeleoperation
+) -> Decision | None:
+    """Apply a head-end result: done with a real reading (parked while dated in the future), a retry later after a
+    failure, or « à planifier » once the attempts are used up; None when not awaited (stale or duplicate)."""
+    if not _attend_teleoperation(etat) or etat.to_tentatives == 0 or etat.releve_differee is not None:
+        return None
+    courante = res.tentative is None or res.tentative == etat.to_tentatives
+    jour = res.date_realisation or today
+    if res.succes and res.index and jour >= etat.date_souhaitee:
+        releve = Releve(date_releve=jour, index=res.index, nature=NatureReleve.REELLE)
+        if jour > today:
+            # Never applied before its day: parked, the due job applies it then.
+            return Decision(dataclasses.replace(etat, releve_differee=releve, prochaine_echeance=debut_du_jour(jour)))
+        return _realiser_par_teleoperation(etat, releve)
+    if not courante:
+        return None  # a late failure of an attempt already replaced
+    evenements: list[WireModel] = []
+    if res.succes and res.index:
+        refus = refus_date_realisation(etat, jour, today)
+        assert refus is not None
+        evenements.append(realisation_refusee(etat, refus, jour))
+        raison = refus.message_fr
+    else:
+        raison = res.motif_echec or ("index absent" if res.succes else "raison non précisée")
+    if etat.to_tentatives >= regles.tentatives_max:
+        abandon = _a_planifier(dataclasses.replace(etat, motif=raison), raison)
+        return Decision(abandon.etat, [*evenements, *abandon.evenements])
+    attente = dataclasses.replace(etat, prochaine_echeance=now + regles.delai_nouvel_essai, motif=f"téléopération en échec : {raison}")
+    return Decision(attente, evenements)
+
+
+def refus_date_realisation(etat: Intervention, jour: date, today: date) -> Refus | None:
+    """A realisation is never dated in the future, nor before the date d'effet it was asked for."""
+    if jour > today:
+        return Refus(
+            "REALISATION_DATE_FUTURE",
+            f"La réalisation est datée du {jour:%d/%m/%Y}, dans le futur (nous sommes le {today:%d/%m/%Y}) : "
+            "renvoyez-la le jour où l'intervention a eu lieu.",
+        )
+    if jour < etat.date_souhaitee:
+        return Refus(
+            "REALISATION_AVANT_DATE_EFFET",
+            f"La réalisation est datée du {jour:%d/%m/%Y}, avant la date d'effet demandée ({etat.date_souhaitee:%d/%m/%Y}) : "
+            "une intervention se fait à partir de sa date d'effet ; corrigez la date.",
+        )
+    return None
+
+
+def realisation_refusee(etat: Intervention, refus: Refus, jour: date | None) -> RealisationRefuseeV1:
+    """The event telling that a reported realisation was not applied, with its code."""
+    return RealisationRefuseeV1(
+        reference_affaire=etat.reference_affaire, pds=etat.pds, code=refus.code, message=refus.message_fr, date_realisation=jour
+    )
 
 
 def realisee(etat: Intervention, msg: InterventionRealiseeV1) -> Decision | None:
@@ -465,6 +627,7 @@ def realisee(etat: Intervention, msg: InterventionRealiseeV1) -> Decision | None
         date_realisation=msg.date_realisation,
         releve=Releve(date_releve=msg.date_realisation, index=msg.index, nature=NatureReleve.REELLE),
         motif=None,
+        compte_rendu=msg.compte_rendu,
     )
     return Decision(nouveau, [nouveau.statut_change()])
 
@@ -503,3 +666,20 @@ def refus(q: DemandeQualifieeV1, pds: str | None, r: Refus) -> DemandeRefuseeV1:
 def message_planifiee(slot: Creneau) -> str:
     """French confirmation of a reservation."""
     return f"Intervention planifiée le {slot.jour:%d/%m/%Y} de {slot.debut:%H:%M} à {slot.fin:%H:%M} ({LIBELLE_MODE[slot.mode]})."
+
+
+def conclure_etude(etat: Intervention, favorable: bool, commentaire: str, cal: Calendrier, today: date) -> Decision | None:
+    """The GRD concluded the technical study: planning resumes (automatic half-day when no presence is needed) or the
+    intervention is cancelled (the affaire is refused); None when no study is pending."""
+    if etat.statut != StatutIntervention.ETUDE_TECHNIQUE:
+        return None
+    if not favorable:
+        nouveau = dataclasses.replace(etat, statut=StatutIntervention.ANNULEE, motif=f"Étude technique défavorable : {commentaire}")
+        return Decision(nouveau, [nouveau.statut_change()])
+    nouveau = dataclasses.replace(etat, statut=StatutIntervention.DEMANDEE, motif=f"Étude technique favorable : {commentaire}")
+    if nouveau.planification_grd:
+        return Decision(nouveau, [nouveau.statut_change()])
+    if nouveau.mode == ModeIntervention.PRESENCE_NON_OBLIGATOIRE:
+        jours = (cal.dernier_jour(today) - today).days + 1
+        return Decision(nouveau, [], creneaux_a_partir(cal, nouveau.zone, nouveau.mode, nouveau.date_souhaitee, today, jours))
+    return Decision(nouveau, [nouveau.statut_change()])

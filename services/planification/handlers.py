@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from contracts.base import WireModel
 from contracts.common import ModeIntervention, StatutIntervention
 from contracts.demandes import DeplanificationV1, ReservationCreneauV1
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, new_envelope
 from contracts.evenements import (
     AnnulationInterventionDemandeeV1,
     DemandeQualifieeV1,
@@ -325,3 +325,18 @@ class Planification:
         if decision.candidats:
             decision = await self._premiere_demi_journee(decision, str(ctx.envelope.message_id))
         await self._commit(ctx, loaded, decision.etat, decision.evenements)
+
+    async def conclure_par_operateur(self, msg: EtudeTechniqueConclueV1) -> uuid.UUID:
+        """A GRD operator concluded the study over HTTP: applied as a unit of work of its own, by `etude_conclue`."""
+        cause = uuid.uuid4()
+        for _ in range(5):
+            async with self.rt.publishing_leftovers() as work:
+                work.message_id = str(cause)
+                env = new_envelope(msg, key=msg.pds, fournisseur=None, message_id=cause)
+                ctx = HandlerContext(env, f"{self.rt.settings.service_name}.etudes", work=work)
+                try:
+                    await self.etude_conclue(ctx, msg)
+                    return cause
+                except ConcurrencyConflict:
+                    continue  # a consumer wrote the intervention meanwhile: decide again on its new state
+        raise ConcurrencyConflict(f"étude technique de {msg.reference_affaire} : l'intervention change sans cesse")

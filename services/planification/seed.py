@@ -7,8 +7,9 @@ import asyncio
 import time
 
 from contracts.common import ModeIntervention
+from platform_kit.clock import Clock
 from platform_kit.store import make_client
-from services.planification.app import calendrier, horloge
+from services.planification.app import calendrier
 from services.planification.domain import creneaux_a_partir
 from services.planification.settings import Settings
 from services.planification.store import Creneaux, Places
@@ -17,7 +18,7 @@ from services.planification.store import Creneaux, Places
 async def seed(settings: Settings, jours: int) -> int:
     """Upsert the slots of every zone and mode over `jours` days (idempotent); how many were created."""
     cal = calendrier(settings)
-    today = horloge(settings)()
+    today = Clock(jour_fixe=settings.date_du_jour).today()
     client = make_client(settings.mongodb_url)
     try:
         db = client[settings.database_name]

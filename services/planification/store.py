@@ -17,6 +17,7 @@ INTERVENTIONS = "interventions"
 PLACES = "places"
 CRENEAUX = "creneaux"
 DETENTEURS = "detenteurs"
+AGENDA_TELEOPERATIONS = "agenda_teleoperations"
 
 
 def creneau_de(place: str) -> str:

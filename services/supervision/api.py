@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from platform_kit.audit import AuditJournal
 from platform_kit.auth import OPERATEUR, Principal
 from platform_kit.kafka_client import kafka_options
 from platform_kit.runtime import Runtime
@@ -200,9 +201,19 @@ def _lettre_json(doc: dict[str, Any], *, contenu: bool) -> dict[str, Any]:
 
 
 def routes(
-    rt: Runtime, settings: Settings, store: SupervisionStore, sondes: Sondes, metrics: SupervisionMetrics, dernieres: Iterable[dict[str, Any]]
+    rt: Runtime,
+    settings: Settings,
+    store: SupervisionStore,
+    sondes: Sondes,
+    metrics: SupervisionMetrics,
+    dernieres: Iterable[dict[str, Any]],
+    journal: AuditJournal | None = None,
 ) -> APIRouter:
-    """The page, its fragments and the JSON API; every route needs an operator."""
+    """The page, its fragments and the JSON API; every route needs an operator.
+
+    With a journal, reading a dead letter's content (a supplier's demand) and acting on it are audited; the aggregated
+    views (flux, backlog, consumers, health), which the page refreshes every few seconds, are not.
+    """
     router = APIRouter(tags=["supervision"])
     vues = Vues(settings, store, sondes, metrics, dernieres, rt.now)
     reemetteur = Reemetteur(rt, store)
@@ -210,10 +221,23 @@ def routes(
 
     async def operateur(principal: Annotated[Principal, Depends(rt.auth)]) -> Principal:
         if principal.role != OPERATEUR:
+            if journal is not None:
+                await journal.consultation(principal, "supervision", "refusee:RESERVE_OPERATEUR")
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Réservé aux opérateurs du GRD.")
         return principal
 
     Operateur = Annotated[Principal, Depends(operateur)]
+
+    async def tracer(op: Principal, action: str, resultat: str, lettre_id: str) -> None:
+        if journal is not None:
+            await journal.consultation(op, action, resultat, detail={"lettre_id": lettre_id})
+
+    async def lire_lettre(lettre_id: str, op: Principal) -> dict[str, Any]:
+        doc = await store.lettre(lettre_id)
+        await tracer(op, "lettre_morte", "servie" if doc is not None else "refusee:INTROUVABLE", lettre_id)
+        if doc is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Lettre morte {lettre_id} introuvable.")
+        return doc
 
     def action_volontaire(x_grd_action: Annotated[str | None, Header()] = None) -> None:
         # A custom header cannot be sent cross-site without a CORS preflight we never grant: no forged form can act.
@@ -235,9 +259,7 @@ def routes(
 
     @router.get("/lettres-mortes/{lettre_id}", response_class=HTMLResponse, summary="Une lettre morte et son contenu")
     async def page_lettre(lettre_id: str, _op: Operateur) -> HTMLResponse:
-        doc = await store.lettre(lettre_id)
-        if doc is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Lettre morte {lettre_id} introuvable.")
+        doc = await lire_lettre(lettre_id, _op)
         return HTMLResponse(templates.get_template("lettre.html").render(lettre=_lettre_json(doc, contenu=True)))
 
     @router.get("/static/supervision.js", include_in_schema=False)
@@ -266,9 +288,7 @@ def routes(
 
     @router.get("/api/lettres-mortes/{lettre_id}", summary="Une lettre morte avec son contenu")
     async def api_lettre(lettre_id: str, _op: Operateur) -> dict[str, Any]:
-        doc = await store.lettre(lettre_id)
-        if doc is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Lettre morte {lettre_id} introuvable.")
+        doc = await lire_lettre(lettre_id, _op)
         return _lettre_json(doc, contenu=True)
 
     async def agir(lettre_id: str, action: str, op: Principal) -> dict[str, Any]:
@@ -278,9 +298,12 @@ def routes(
             else:
                 doc = await store.passer(lettre_id, action, op.code)
         except KeyError:
+            await tracer(op, f"lettre_morte:{action}", "refusee:INTROUVABLE", lettre_id)
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Lettre morte {lettre_id} introuvable.") from None
         except TransitionRefusee as exc:
+            await tracer(op, f"lettre_morte:{action}", "refusee:TRANSITION", lettre_id)
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+        await tracer(op, f"lettre_morte:{action}", "servie", lettre_id)
         return _lettre_json(doc, contenu=False)
 
     @router.post("/api/lettres-mortes/{lettre_id}/reemettre", summary="Réémettre une lettre morte vers son topic d'origine (une fois)")

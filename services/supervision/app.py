@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from platform_kit import audit
 from platform_kit.runtime import Runtime
 from services.supervision.api import routes
 from services.supervision.handlers import Alimentation
@@ -24,7 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     alimentation.brancher()
     sondes = Sondes(rt, settings, metrics)
     Purge(rt, settings, store)
-    app = rt.http_app("GRD — supervision", routes(rt, settings, store, sondes, metrics, alimentation.dernieres))
+    journal = audit.install(rt)
+    app = rt.http_app("GRD — supervision", routes(rt, settings, store, sondes, metrics, alimentation.dernieres, journal))
     app.state.runtime = rt
     app.state.store = store
     app.state.sondes = sondes

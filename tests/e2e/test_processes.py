@@ -29,7 +29,7 @@ from contracts.topics import AFFAIRES_EVENEMENTS, CONTRATS_EVENEMENTS, DEMANDES_
 from demo_data.generator import PdsGen, generate_many
 from demo_data.reference import RE_INDEPENDANTS, fournisseur
 from devtools.processes import Platform
-from tests.e2e.conftest import SEED_COUNT
+from tests.e2e.conftest import SEED_COUNT, Horloge
 from tests.e2e.test_walking_skeleton import _used, api, by_demande, new_supplier_for, to_supplier
 from tests.support import Bus, wait_for_mails, wait_for_messages
 
@@ -114,6 +114,10 @@ def subject_has(code: str, *words: str) -> Callable[[EmailMessage], bool]:
     return match
 
 
+#: The requester's contact data the guide calls « impératif ».
+DEMANDEUR = Contact(nom="BERNARD", prenom="Anne", telephone="0145000000", email="anne.bernard@fournisseur.example")
+
+
 def contrat_conclu() -> ContratConclu:
     return ContratConclu(reference=f"CTR-{uuid.uuid4().hex[:8]}", date_signature=date.today())
 
@@ -131,6 +135,7 @@ async def test_cf_with_autoreleve_on_a_meter_not_teleoperable(platform: Platform
         date_autoreleve=today,
         contrat_conclu=contrat_conclu(),
         telephones=("0611223344",),
+        demandeur=DEMANDEUR,
     )
     env = await bus.send(demande, fournisseur=supplier)
     ref = reference_affaire(env.message_id)
@@ -158,7 +163,7 @@ async def test_cf_with_autoreleve_on_a_meter_not_teleoperable(platform: Platform
     await contrat_etat(p.reference, ref, "en_service")
 
 
-async def test_mes_with_a_technician_appointment(platform: Platform, bus: Bus) -> None:
+async def test_mes_with_a_technician_appointment(platform: Platform, bus: Bus, horloge: Horloge) -> None:
     p = pick(lambda p: p.segment == "C5" and p.etat == "resilie" and not p.compteur["amm"], "C5 resilie non-AMM")
     supplier = "LUMEN"
     four = fournisseur(supplier)
@@ -172,6 +177,7 @@ async def test_mes_with_a_technician_appointment(platform: Platform, bus: Bus) -
         service="BASE",
         puissance_souscrite_kva=6.0,
         re_code=four.re_c2,
+        demandeur=DEMANDEUR,
     )
     env = await bus.send(demande, fournisseur=supplier)
     ref = reference_affaire(env.message_id)
@@ -211,8 +217,9 @@ async def test_mes_with_a_technician_appointment(platform: Platform, bus: Bus) -
     assert body is not None and ref in body.get_content()
     await affaire_etat(ref, etat="intervention_planifiee")
 
-    # The technician comes on the appointment day and reports (GRD-side input).
+    # The technician comes on the appointment day and reports (GRD-side input): a realisation is never dated ahead.
     jour = date.fromisoformat(creneau["date"])
+    await horloge.aller_au(jour)
     index = (IndexCadran(cadran=str(p.compteur["cadrans"][0]), valeur=12345),)  # type: ignore[index]
     await bus.send(
         InterventionRealiseeV1(reference_affaire=ref, pds=p.reference, date_realisation=jour, index=index, compte_rendu="Mise en service faite."),
@@ -261,7 +268,9 @@ async def test_cessation_by_the_holder_with_estimation(platform: Platform, bus: 
     holder = titulaire(p)
     today = date.today()
     env = await bus.send(
-        DemandeCessationV1(pds=p.reference, date_effet_souhaitee=today, choix_releve=ChoixReleve.ESTIMATION, motif="Déménagement du client"),
+        DemandeCessationV1(
+            pds=p.reference, date_effet_souhaitee=today, choix_releve=ChoixReleve.ESTIMATION, motif="Déménagement du client", demandeur=DEMANDEUR
+        ),
         fournisseur=holder,
     )
     ref = reference_affaire(env.message_id)
@@ -328,10 +337,11 @@ async def test_power_change_waits_for_the_cf_to_be_closed(platform: Platform, bu
     supplier = new_supplier_for(p)
     cf = DemandeChangementFournisseurV1(
         pds=p.reference,
-        date_effet_souhaitee=date.today() + timedelta(days=3),
+        date_effet_souhaitee=date.today(),  # read today: a realisation before the date d'effet is refused
         choix_releve=ChoixReleve.RELEVE_SPECIALE,
         contrat_conclu=contrat_conclu(),
         telephones=("0644556677",),
+        demandeur=DEMANDEUR,
     )
     env = await bus.send(cf, fournisseur=supplier)
     ref = reference_affaire(env.message_id)
@@ -348,6 +358,7 @@ async def test_power_change_waits_for_the_cf_to_be_closed(platform: Platform, bu
             date_effet_souhaitee=date.today() + timedelta(days=10),
             choix_releve=ChoixReleve.ESTIMATION,
             puissance_souscrite_kva=nouvelle,
+            demandeur=DEMANDEUR,
         )
 
     avant = await bus.send(modification(), fournisseur=supplier)

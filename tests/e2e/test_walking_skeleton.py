@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.common import ChoixReleve, ContratConclu
+from contracts.common import ChoixReleve, Contact, ContratConclu, ModaliteIntervention
 from contracts.demandes import DemandeChangementFournisseurV1, DemandeDiverseV1
 from contracts.envelope import new_envelope
 from contracts.references import reference_affaire
@@ -46,10 +46,13 @@ def cf_for(p: PdsGen, supplier: str) -> DemandeChangementFournisseurV1:
     """A valid CF demand on `p` by `supplier`."""
     return DemandeChangementFournisseurV1(
         pds=p.reference,
-        date_effet_souhaitee=date.today() + timedelta(days=7),
+        date_effet_souhaitee=date.today(),  # the TO is sent on its date d'effet (tests/e2e/test_date_effet.py: a later one)
         choix_releve=ChoixReleve.ESTIMATION,
         contrat_conclu=ContratConclu(reference=f"CTR-{uuid.uuid4().hex[:8]}", date_signature=date.today()),
         telephones=("0601020304",),
+        demandeur=Contact(nom="BERNARD", prenom="Anne", telephone="0145000000"),
+        modalite_intervention=ModaliteIntervention.STANDARD,
+        configuration_demandee="BASE",
     )
 
 

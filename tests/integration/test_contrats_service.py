@@ -122,6 +122,7 @@ async def test_cf_end_to_end_with_redeliveries(service: tuple[FastAPI, Settings]
         "choix_releve": "releve_speciale",
         "contrat_conclu": {"reference": "CC-IT-1", "date_signature": TODAY.isoformat()},
         "telephones": ["0612345678"],
+        "demandeur": {"nom": "BERNARD", "prenom": "Anne", "telephone": "0145000000"},
     }
     q = DemandeQualifieeV1(
         demande_message_id=demande_id,
@@ -160,7 +161,8 @@ async def test_cf_end_to_end_with_redeliveries(service: tuple[FastAPI, Settings]
         if p.titulaire != "WATTPLUS":
             assert interdit.status_code == 403 and "titulaire" in interdit.json()["detail"]
 
-    # The intervention is done: new holder in service, old one cessé, two C15 flux.
+    # The intervention is reported done on the date d'effet, before that day: not applied early (parked), then applied
+    # by the due job once the service's clock reaches it: new holder in service, old one cessé, two C15 flux.
     realisation = TODAY + timedelta(days=10)
     releve = Releve(date_releve=realisation, index=(IndexCadran(cadran="BASE", valeur=54321),), nature=NatureReleve.REELLE)
     fait = InterventionStatutChangeV1(
@@ -172,18 +174,39 @@ async def test_cf_end_to_end_with_redeliveries(service: tuple[FastAPI, Settings]
         releve=releve,
     )
     env3 = await bus.send(fait, fournisseur=nouveau, key=p.reference)
-    interventions = f"{svc}.interventions"
-    changes = await wait_for_messages(CONTRATS_EVENEMENTS.name, by(interventions, env3.message_id), count=2, timeout=30)
+    store = app.state.store
+    for _ in range(60):
+        if (await store.load(p.reference)).applied(env3.message_id):
+            break
+        await asyncio.sleep(0.5)
+    etat = (await store.load(p.reference)).state
+    assert [c["etat"] for c in etat["contrats"] if c["titulaire"] == nouveau] == ["en_cours_de_souscription"]
+    assert etat["prochaine_echeance"] == realisation.isoformat()
+    rt: Runtime = app.state.runtime
+    rt.clock.regler(timedelta(days=10))
+    try:
+        changes = await wait_for_messages(
+            CONTRATS_EVENEMENTS.name,
+            lambda d: d["payload"].get("reference_affaire") == ref and d["payload"]["etat"] in ("en_service", "cesse"),
+            count=2,
+            timeout=30,
+        )
+    finally:
+        rt.clock.regler(timedelta(0))
     etats = {(c["payload"]["titulaire"], c["payload"]["etat"]) for c in changes}
     assert etats == {(nouveau, "en_service"), (p.titulaire, "cesse")}
     assert all(c["payload"]["releve"]["index"][0]["valeur"] == 54321 for c in changes)
-    flux = await wait_for_messages(FLUX_C15.name, by(interventions, env3.message_id), count=2, timeout=10)
+    flux = await wait_for_messages(FLUX_C15.name, lambda d: d["payload"]["reference_affaire"] == ref, count=2, timeout=10)
     assert {(f["payload"]["evenement"], f["payload"]["fournisseur"]) for f in flux} == {("CFNE", nouveau), ("CFNS", p.titulaire)}
 
     # A redelivered intervention result changes nothing.
     await bus.send_envelope(env3, INTERVENTIONS_EVENEMENTS.name)
     await asyncio.sleep(3)
-    again = [d for d, _h, _v in await read_topic(CONTRATS_EVENEMENTS.name) if d and by(interventions, env3.message_id)(d)]
+    again = [
+        d
+        for d, _h, _v in await read_topic(CONTRATS_EVENEMENTS.name)
+        if d and d["payload"].get("reference_affaire") == ref and d["payload"]["etat"] in ("en_service", "cesse")
+    ]
     assert len(again) == 2
 
 
@@ -195,7 +218,13 @@ async def test_cessation_without_intervention_applied_by_scheduler(service: tupl
     q = DemandeQualifieeV1(
         demande_message_id=demande_id,
         demande_type="DemandeCessation",
-        demande={"pds": p.reference, "date_effet_souhaitee": TODAY.isoformat(), "choix_releve": "estimation", "motif": "départ"},
+        demande={
+            "pds": p.reference,
+            "date_effet_souhaitee": TODAY.isoformat(),
+            "choix_releve": "estimation",
+            "motif": "départ",
+            "demandeur": {"nom": "BERNARD", "prenom": "Anne", "telephone": "0145000000"},
+        },
         niveau_acces=NiveauAcces.TITULAIRE,
         contexte=contexte(p),
     )
@@ -225,6 +254,7 @@ async def test_mes_cancelled_with_its_affaire(service: tuple[FastAPI, Settings],
             "service": "BASE",
             "puissance_souscrite_kva": 6,
             "re_code": "RE_LUMEN_C2",
+            "demandeur": {"nom": "BERNARD", "prenom": "Anne", "telephone": "0145000000"},
         },
         niveau_acces=NiveauAcces.CONTRAT_CONCLU,
         contexte=contexte(p),

@@ -175,7 +175,12 @@ async def test_unknown_supplier_is_skipped_and_operator_lists_mails(bus: Bus, se
     assert not [v for _d, _h, v in await read_topic(DLQ.name) if str(inconnu.message_id).encode() in v]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        refused = await client.get("/mails", params={"reference_affaire": ref}, auth=("LUMEN", "demo-lumen"))
+        # A supplier sees its own e-mails, and no other supplier's.
+        own = await client.get("/mails", params={"reference_affaire": ref}, auth=("LUMEN", "demo-lumen"))
+        assert own.status_code == 200 and [m["message_id"] for m in own.json()] == [message_id_mail(connu.message_id, "demande_acceptee")]
+        other = await client.get("/mails", params={"reference_affaire": ref}, auth=("VOLTA", "demo-volta"))
+        assert other.status_code == 200 and other.json() == []
+        refused = await client.get("/mails", params={"fournisseur": "LUMEN"}, auth=("VOLTA", "demo-volta"))
         assert refused.status_code == 403
         listed = await client.get("/mails", params={"reference_affaire": ref}, auth=("GRD", "demo-operateur-grd"))
     assert listed.status_code == 200

@@ -12,8 +12,8 @@ from services.planification.store import Places
 from tests.support import mongodb_url, unique_db
 
 pytestmark = pytest.mark.integration
-SLOT = "Z01-20261110-AM-CR"
-AUTRE = "Z01-20261110-PM-CR"
+SLOT = "Z01-20261110-H0800-CR"
+AUTRE = "Z01-20261110-H1330-CR"
 
 
 @pytest.fixture

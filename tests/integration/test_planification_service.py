@@ -6,7 +6,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -50,6 +50,8 @@ async def app() -> AsyncIterator[FastAPI]:
         database=unique_db("grd_planification"),
         date_du_jour=TODAY,
         places_par_demi_journee=3,
+        to_tentatives_max=1,
+        echeance_intervalle_s=0.5,
     )
     application = create_app(settings)
     rt: Runtime = application.state.runtime
@@ -148,7 +150,7 @@ async def test_appointment_search_reserve_wrong_mode_deplanify_and_rebook(app: F
     body = r.json()
     assert body["mode"] == "creneau" and body["duree_prevue_minutes"] == 30
     first = body["creneaux"][0]
-    assert first["id"] == "Z03-20261110-AM-CR" and first["places_restantes"] == 3
+    assert first["id"] == "Z03-20261110-H0800-CR" and first["places_restantes"] == 3
     assert (await http(app, f"/interventions/{ref}/creneaux", ("VOLTA", "demo-volta"))).status_code == 403
     assert (await http(app, "/interventions/INCONNUE")).status_code == 404
     assert (await http(app, f"/interventions/{ref}", ("GRD", "demo-operateur-grd"))).json()["statut"] == "demandee"
@@ -163,7 +165,7 @@ async def test_appointment_search_reserve_wrong_mode_deplanify_and_rebook(app: F
     [planned] = await statut(ref, "planifiee")
     assert planned["creneau_id"] == first["id"] and planned["debut"].startswith("2026-11-10T08:00")
 
-    moved = await qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id="Z03-20261111-PM-CR"), p)
+    moved = await qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id="Z03-20261111-H1330-CR"), p)
     assert (await issue(moved))["type"] == "DemandeAcceptee"
     depl = await qualifier(bus, DeplanificationV1(pds=p, reference_affaire=ref), p)
     assert (await issue(depl))["type"] == "DemandeAcceptee"
@@ -179,7 +181,7 @@ async def test_concurrent_reservations_through_kafka_never_overbook(app: FastAPI
     affaires = [await demander(bus, zone="Z04") for _ in range(12)]
     for ref, _p in affaires:
         await statut(ref, "demandee")
-    slot = "Z04-20261112-AM-CR"
+    slot = "Z04-20261112-H0800-CR"
     mids = await asyncio.gather(*(qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id=slot), p) for ref, p in affaires))
     outcomes = await issues(list(mids))
     assert sum(m["type"] == "DemandeAcceptee" for m in outcomes) == 3
@@ -192,13 +194,13 @@ async def test_power_increase_above_6_kva_goes_to_technical_study(app: FastAPI, 
     ref, p = await demander(bus, kva=9)
     [etude] = await statut(ref, "etude_technique")
     assert "étude technique" in etude["motif"]
-    mid = await qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id="Z03-20261110-AM-CR"), p)
+    mid = await qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id="Z03-20261110-H0800-CR"), p)
     assert (await issue(mid))["payload"]["code"] == "ETUDE_TECHNIQUE_REQUISE"
 
 
 async def test_reservation_of_an_unknown_intervention_is_refused(app: FastAPI, bus: Bus) -> None:
     p = pds()
-    mid = await qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire="AINCONNUE", creneau_id="Z03-20261110-AM-CR"), p)
+    mid = await qualifier(bus, ReservationCreneauV1(pds=p, reference_affaire="AINCONNUE", creneau_id="Z03-20261110-H0800-CR"), p)
     [refus] = await issues([mid])
     assert refus["payload"]["code"] == "INTERVENTION_INCONNUE" and refus["payload"]["etape"] == "planification"
 
@@ -207,7 +209,7 @@ async def test_redelivered_reservation_gives_one_outcome(app: FastAPI, bus: Bus)
     ref, p = await demander(bus)
     await statut(ref, "demandee")
     mid = uuid.uuid4()
-    resa = ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id="Z03-20261113-PM-CR")
+    resa = ReservationCreneauV1(pds=p, reference_affaire=ref, creneau_id="Z03-20261113-H1330-CR")
     ctx = ContextePds(
         pds=p,
         segment=Segment.C5,
@@ -234,14 +236,35 @@ async def test_redelivered_reservation_gives_one_outcome(app: FastAPI, bus: Bus)
     assert len(await statut(ref, "planifiee")) == 1
 
 
+@pytest.fixture
+async def jour_desire(app: FastAPI) -> AsyncIterator[None]:
+    """The service's clock moved to the desired date d'effet (back to TODAY after the test)."""
+    rt: Runtime = app.state.runtime
+    rt.clock.regler(timedelta(days=(DESIREE - TODAY).days))
+    yield
+    rt.clock.regler(timedelta(0))
+
+
 async def test_teleoperation_success_and_fallback_to_an_appointment(app: FastAPI, bus: Bus) -> None:
     amm = compteur(amm=True)
     ref_ok, p_ok = await demander(bus, ModeIntervention.TELEOPERATION, c=amm)
     ref_ko, p_ko = await demander(bus, ModeIntervention.TELEOPERATION, c=amm)
     refs = {ref_ok, ref_ko}
-    await wait_for_messages(
-        SI_COMMANDES.name, lambda m: m["type"] == "TeleOperationDemandee" and m["payload"].get("reference_affaire") in refs, count=2, timeout=30
-    )
+    await statut(ref_ok, "demandee")
+    await statut(ref_ko, "demandee")
+    # Sent on the date d'effet only: the due job sends them once the service's clock reaches it.
+    rt: Runtime = app.state.runtime
+    rt.clock.regler(timedelta(days=(DESIREE - TODAY).days))
+    try:
+        await wait_for_messages(
+            SI_COMMANDES.name, lambda m: m["type"] == "TeleOperationDemandee" and m["payload"].get("reference_affaire") in refs, count=2, timeout=30
+        )
+        await _resultats_teleoperation(app, bus, ref_ok, p_ok, ref_ko, p_ko)
+    finally:
+        rt.clock.regler(timedelta(0))
+
+
+async def _resultats_teleoperation(app: FastAPI, bus: Bus, ref_ok: str, p_ok: str, ref_ko: str, p_ko: str) -> None:
     index = (IndexCadran(cadran="BASE", valeur=12345),)
     await bus.send(
         ResultatTeleOperationV1(reference_affaire=ref_ok, pds=p_ok, succes=True, date_realisation=DESIREE, index=index),
@@ -256,7 +279,7 @@ async def test_teleoperation_success_and_fallback_to_an_appointment(app: FastAPI
     assert done["releve"]["nature"] == "reelle" and done["releve"]["index"][0]["valeur"] == 12345
     assert done["date_realisation"] == DESIREE.isoformat()
     fallback = await statut(ref_ko, "demandee", count=2)
-    assert any(f["mode"] == "creneau" and f["motif"] == "téléopération impossible : compteur injoignable" for f in fallback)
+    assert any(f["mode"] == "creneau" and "compteur injoignable" in f["motif"] and "convenir d'un rendez-vous" in f["motif"] for f in fallback)
     assert (await http(app, f"/interventions/{ref_ko}/creneaux")).json()["mode"] == "creneau"
 
 
@@ -271,7 +294,7 @@ async def test_presence_non_obligatoire_reserves_a_half_day_then_cancellation_fr
     assert await places.place_de(ref) is None
 
 
-async def test_technician_results(app: FastAPI, bus: Bus) -> None:
+async def test_technician_results(app: FastAPI, bus: Bus, jour_desire: None) -> None:
     ref_ok, p_ok = await demander(bus, ModeIntervention.PRESENCE_NON_OBLIGATOIRE, c=compteur(localisation="exterieur"), zone="Z05")
     ref_ko, p_ko = await demander(bus, ModeIntervention.PRESENCE_NON_OBLIGATOIRE, c=compteur(localisation="exterieur"), zone="Z05")
     await statut(ref_ok, "planifiee")
@@ -284,6 +307,21 @@ async def test_technician_results(app: FastAPI, bus: Bus) -> None:
     await bus.send(InterventionNonRealiseeV1(reference_affaire=ref_ko, pds=p_ko, motif="client absent"), fournisseur=None)
     [done] = await statut(ref_ok, "realisee")
     assert len(done["releve"]["index"]) == 2
+    # A realisation reported for a later day is refused with a code, and changes nothing.
+    ref_tard, p_tard = await demander(bus, ModeIntervention.PRESENCE_NON_OBLIGATOIRE, c=compteur(localisation="exterieur"), zone="Z05")
+    await statut(ref_tard, "planifiee")
+    demain = DESIREE + timedelta(days=1)
+    await bus.send(
+        InterventionRealiseeV1(reference_affaire=ref_tard, pds=p_tard, date_realisation=demain, index=index, compte_rendu="RAS"),
+        fournisseur=None,
+    )
+    [refus] = await wait_for_messages(
+        INTERVENTIONS_EVENEMENTS.name,
+        lambda m: m["type"] == "RealisationRefusee" and m["payload"]["reference_affaire"] == ref_tard,
+        timeout=30,
+    )
+    assert refus["payload"]["code"] == "REALISATION_DATE_FUTURE"
+    assert (await http(app, f"/interventions/{ref_tard}")).json()["statut"] == "planifiee"
     [failed] = await statut(ref_ko, "non_realisee")
     assert failed["motif"] == "client absent"
     places: Places = app.state.planification.places

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from contracts import demandes as d
-from contracts.common import ContratConclu, EtatContrat, IndexCadran, NatureReleve, Releve, StatutIntervention
+from contracts.common import Contact, ContratConclu, EtatContrat, IndexCadran, NatureReleve, Releve, StatutIntervention
 from contracts.envelope import Envelope
 from contracts.evenements import ContratEtatChangeV1, InterventionStatutChangeV1, ReleveEnregistreeV1
 from contracts.topics import DEMANDES, DEMANDES_RESULTATS, DLQ, FLUX_R15, QUALIFIEES_CONTRATS, RELEVES
@@ -91,7 +91,8 @@ def _contrat_id(p: PdsGen) -> str:
 
 
 def _contractuel(p: PdsGen) -> dict[str, Any]:
-    return {"pds": p.reference, "date_effet_souhaitee": date(2026, 12, 20), "choix_releve": "estimation"}
+    demandeur = Contact(nom="BERNARD", prenom="Anne", telephone="0145000000")
+    return {"pds": p.reference, "date_effet_souhaitee": date(2026, 12, 20), "choix_releve": "estimation", "demandeur": demandeur}
 
 
 CONCLU = ContratConclu(reference="SC-INT", date_signature=date(2025, 1, 1))

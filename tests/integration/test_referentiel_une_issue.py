@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -20,7 +22,7 @@ from tests.support import Bus, read_topic, wait_for_messages
 pytestmark = pytest.mark.integration
 
 
-def _par_demande(env: Envelope) -> object:
+def _par_demande(env: Envelope) -> Callable[[dict[str, Any]], bool]:
     return lambda m: m.get("payload", {}).get("demande_message_id") == str(env.message_id)
 
 
@@ -28,7 +30,7 @@ async def _issues(env: Envelope) -> list[dict[str, object]]:
     """Every outcome or qualification the référentiel published for a demand."""
     found = []
     for topic in (DEMANDES_RESULTATS.name, QUALIFIEES_CONTRATS.name):
-        found += [m for m, _h, _v in await read_topic(topic) if m is not None and m.get("payload", {}).get("demande_message_id") == str(env.message_id)]
+        found += [m for m, _h, _v in await read_topic(topic) if m is not None and _par_demande(env)(m)]
     return found
 
 
@@ -40,7 +42,9 @@ async def test_a_demand_resent_after_its_pds_changed_hands_gets_no_second_outcom
     assert refus["payload"]["code"] == "NIVEAU_ACCES_INSUFFISANT"
     # The candidate becomes the holder; then its system sends the same demand again (same message id).
     await bus.send(
-        ContratEtatChangeV1(contrat_id=f"C-{uuid.uuid4().hex[:6]}", pds=cible.reference, titulaire=candidat, etat=EtatContrat.EN_COURS_DE_SOUSCRIPTION),
+        ContratEtatChangeV1(
+            contrat_id=f"C-{uuid.uuid4().hex[:6]}", pds=cible.reference, titulaire=candidat, etat=EtatContrat.EN_COURS_DE_SOUSCRIPTION
+        ),
         fournisseur=candidat,
     )
     await asyncio.sleep(3)

@@ -118,8 +118,9 @@ def affaire_ouverte(type_affaire: TypeAffaire = TypeAffaire.CHANGEMENT_FOURNISSE
 
 
 def intervention(affaire: Affaire, statut: StatutIntervention, **kw: Any) -> InterventionStatutChangeV1:
-    """An intervention state change of an affaire."""
-    return InterventionStatutChangeV1(reference_affaire=affaire.reference, pds=affaire.pds, statut=statut, mode=ModeIntervention.CRENEAU, **kw)
+    """An intervention state change of an affaire (in the mode it was asked in, unless told)."""
+    mode = kw.pop("mode", affaire.programmation.mode if affaire.programmation else ModeIntervention.CRENEAU)
+    return InterventionStatutChangeV1(reference_affaire=affaire.reference, pds=affaire.pds, statut=statut, mode=mode, **kw)
 
 
 RELEVE = Releve(date_releve=TODAY, index=(IndexCadran(cadran="BASE", valeur=12345),), nature=NatureReleve.REELLE)
@@ -196,9 +197,14 @@ def diverse(jours: int = 3) -> DemandeDiverseV1:
     return DemandeDiverseV1(pds=PDS, sous_type="information", observations="Merci", date_souhaitee=TODAY + timedelta(days=jours))
 
 
-def technique(jours: int = 3) -> DemandeInterventionTechniqueV1:
-    """An intervention technique request."""
-    return DemandeInterventionTechniqueV1(pds=PDS, sous_type="verification_compteur", date_souhaitee=TODAY + timedelta(days=jours))
+def technique(jours: int = 3, sous_type: str = "releve_speciale") -> DemandeInterventionTechniqueV1:
+    """An intervention technique request (a special reading: « présence non obligatoire » where the meter is accessible)."""
+    return DemandeInterventionTechniqueV1(
+        pds=PDS,
+        sous_type=sous_type,
+        date_souhaitee=TODAY + timedelta(days=jours),
+        demandeur=Contact(nom="BERNARD", prenom="Anne", telephone="0145000000"),
+    )
 
 
 def decide_creation(demande: WireModel, q: DemandeQualifieeV1, fournisseur: str | None = LUMEN) -> Decision | Refus:
@@ -278,7 +284,8 @@ def test_unreadable_qualified_demand_is_refused_and_others_are_ignored() -> None
 @pytest.mark.parametrize(
     ("localisation", "etat", "mode", "duree"),
     [
-        ("interieur", "en_service", ModeIntervention.CRENEAU, domain.DUREE_CRENEAU_MINUTES),
+        # The fixture's meter is télérelevé: a reading needs nobody even indoors (« compteur extérieur ou téléreport »).
+        ("interieur", "en_service", ModeIntervention.PRESENCE_NON_OBLIGATOIRE, domain.DUREE_DEMI_JOURNEE_MINUTES),
         ("exterieur", "resilie", ModeIntervention.CRENEAU, domain.DUREE_CRENEAU_MINUTES),
         ("interieur", "resilie", ModeIntervention.CRENEAU, domain.DUREE_CRENEAU_MINUTES),
         ("exterieur", "en_service", ModeIntervention.PRESENCE_NON_OBLIGATOIRE, domain.DUREE_DEMI_JOURNEE_MINUTES),
@@ -358,6 +365,16 @@ def test_annulation_refusals(affaire: Affaire | None, fournisseur: str | None, c
 
 
 # --- suivi -----------------------------------------------------------------------------------------------------------
+
+
+def test_failed_teleoperation_moves_the_affaire_to_a_planifier_with_an_event() -> None:
+    affaire = affaire_ouverte()
+    assert affaire.programmation is not None and affaire.programmation.mode == ModeIntervention.TELEOPERATION
+    motif = "Télé-opération impossible après 3 tentative(s) (compteur injoignable)"
+    decision = domain.suivre_intervention(affaire, intervention(affaire, StatutIntervention.DEMANDEE, mode=ModeIntervention.CRENEAU, motif=motif), AT)
+    assert decision.affaire.etat == "a_planifier" and decision.affaire.statut == StatutAffaire.EN_COURS and decision.affaire.annulable
+    [evt] = decision.evenements
+    assert isinstance(evt, AffaireStatutChangeV1) and evt.etat == "a_planifier" and evt.motif == motif
 
 
 @pytest.mark.parametrize(

@@ -49,12 +49,13 @@ TODAY = date(2026, 11, 30)
 PDS = "30000000000042EC1"
 REGLES = Regles(
     horizon_jours=365,
-    delai_cf_jours=21,
     durees_minutes={"mise_en_service": 60, "changement_fournisseur": 30, "modification": 45, "cessation": 30},
     res_connus=tous_les_re(),
     re_par_defaut={f.code: (f.re_c1, f.re_c2) for f in FOURNISSEURS},
 )
 OCCUPANT = Contact(nom="MARTIN", prenom="Léa", telephone="0600000001")
+#: The requester's contact data the guide calls « impératif » on CF, MES, modification and cessation.
+DEMANDEUR = {"nom": "BERNARD", "prenom": "Anne", "telephone": "0145000000", "email": "anne.bernard@fournisseur.example"}
 
 
 def contexte(
@@ -115,6 +116,7 @@ def cf(**kw: Any) -> dict[str, Any]:
         "choix_releve": "estimation",
         "contrat_conclu": {"reference": "CC-1", "date_signature": "2026-11-20"},
         "telephones": ["0611223344"],
+        "demandeur": DEMANDEUR,
     }
     return {**base, **kw}
 
@@ -128,6 +130,7 @@ def mes(**kw: Any) -> dict[str, Any]:
         "service": "BASE",
         "puissance_souscrite_kva": 6.0,
         "re_code": "RE_LUMEN_C2",
+        "demandeur": DEMANDEUR,
     }
     return {**base, **kw}
 
@@ -137,6 +140,7 @@ def modif(**kw: Any) -> dict[str, Any]:
         "date_effet_souhaitee": (TODAY + timedelta(days=10)).isoformat(),
         "choix_releve": "estimation",
         "puissance_souscrite_kva": 12.0,
+        "demandeur": DEMANDEUR,
     }
     return {**base, **kw}
 
@@ -146,6 +150,7 @@ def cessation(**kw: Any) -> dict[str, Any]:
         "date_effet_souhaitee": (TODAY + timedelta(days=5)).isoformat(),
         "choix_releve": "estimation",
         "motif": "déménagement",
+        "demandeur": DEMANDEUR,
     }
     return {**base, **kw}
 
@@ -235,20 +240,10 @@ REFUS = [
         "DATE_EFFET_PASSEE",
     ),
     (
-        "cf hors delai",
-        etat_pds(),
-        "DemandeChangementFournisseur",
-        cf(date_effet_souhaitee="2026-12-22"),
-        "LUMEN",
-        "contrat_conclu",
-        None,
-        "DATE_EFFET_CF_HORS_DELAI",
-    ),
-    (
         "cf autoreleve c4",
         etat_pds(Segment.C4, puissance=60),
         "DemandeChangementFournisseur",
-        cf(**AUTORELEVE),
+        cf(**AUTORELEVE, parametres_bt_plus=BT_PLUS, re_code="RE_LUMEN_C1"),
         "LUMEN",
         "contrat_conclu",
         contexte(Segment.C4),
@@ -579,7 +574,8 @@ def test_cessation_with_autoreleve_applies_at_date_with_supplier_index() -> None
 
 
 def test_cf_realised_gives_new_holder_and_ends_old_one_with_two_flux() -> None:
-    q = qualifiee("DemandeChangementFournisseur", cf(), contexte(amm=True))
+    amm = cf(modalite_intervention="standard", configuration_demandee="HPHC 22h-6h")
+    q = qualifiee("DemandeChangementFournisseur", amm, contexte(amm=True))
     d = accepted(decide(etat_pds(), q, "LUMEN"))
     ref = reference_affaire(q.demande_message_id)
     releve = Releve(date_releve=date(2026, 12, 7), index=(IndexCadran(cadran="BASE", valeur=1500),), nature=NatureReleve.REELLE)
@@ -682,9 +678,69 @@ def test_next_step(operation: OperationTechnique, choix: ChoixReleve, ctx: dict[
         (TODAY + timedelta(days=365), False, None),
         (TODAY + timedelta(days=366), False, "DATE_EFFET_TROP_LOINTAINE"),
         (TODAY + timedelta(days=21), True, None),
-        (TODAY + timedelta(days=22), True, "DATE_EFFET_CF_HORS_DELAI"),
+        # No 21-day cap by default: L224-14 protects the customer, it forbids no later date he asks for.
+        (TODAY + timedelta(days=22), True, None),
     ],
 )
 def test_date_effet_policy(date_effet: date, cf: bool, code: str | None) -> None:
     refus = verifier_date_effet(date_effet, TODAY, REGLES, cf=cf)
     assert (refus.code if refus else None) == code
+
+
+# --- date d'effet: estimation, realisation parked until its day ------------------------------------------------------
+
+
+def test_estimated_index_extends_the_daily_use_of_the_last_real_readings() -> None:
+    from services.contrats.domain import estimer_index
+
+    def reelle(jour: date, hp: int, hc: int) -> Releve:
+        return Releve(date_releve=jour, index=(IndexCadran(cadran="HP", valeur=hp), IndexCadran(cadran="HC", valeur=hc)), nature=NatureReleve.REELLE)
+
+    historique = [reelle(date(2026, 9, 1), 1_000, 500), reelle(date(2026, 10, 1), 1_300, 560)]
+    estimee = estimer_index(historique, date(2026, 10, 11))
+    assert estimee is not None and estimee.nature == NatureReleve.ESTIMEE and estimee.date_releve == date(2026, 10, 11)
+    assert {i.cadran: i.valeur for i in estimee.index} == {"HP": 1_400, "HC": 580}  # 10/day and 2/day over 10 days
+    seule = estimer_index(historique[-1:], date(2026, 10, 11))
+    assert seule is not None and {i.cadran: i.valeur for i in seule.index} == {"HP": 1_300, "HC": 560}
+    assert estimer_index([], date(2026, 10, 11)) is None
+
+
+def test_a_change_with_estimation_gets_an_estimated_index_at_its_date_in_the_c15() -> None:
+    import uuid
+
+    from contracts.common import EtatContrat, OperationTechnique
+    from contracts.evenements import FluxC15V1
+    from services.contrats.domain import Changement, Contrat, EtatPds, differer, echeance_due, realiser
+
+    base = [
+        Releve(date_releve=date(2026, 9, 1), index=(IndexCadran(cadran="BASE", valeur=1_000),), nature=NatureReleve.REELLE),
+        Releve(date_releve=date(2026, 10, 1), index=(IndexCadran(cadran="BASE", valeur=1_300),), nature=NatureReleve.REELLE),
+    ]
+    etat = EtatPds(
+        pds="P1",
+        contrats=[Contrat(id="CT-1", titulaire="LUMEN", etat=EtatContrat.EN_COURS_DE_CESSATION)],
+        changements=[
+            Changement(
+                reference_affaire="A1",
+                operation=OperationTechnique.CESSATION,
+                contrat_id="CT-1",
+                date_effet=date(2026, 10, 11),
+                avec_intervention=False,
+                demande_message_id=uuid.uuid4(),
+                estimation_base=base,
+            )
+        ],
+        prochaine_echeance=date(2026, 10, 11),
+    )
+    assert echeance_due(etat, date(2026, 10, 10)) is None, "not before its date"
+    decision = realiser(etat, "A1", None, None)
+    assert decision is not None
+    [c15] = [e for e, _f in decision.effets if isinstance(e, FluxC15V1)]
+    assert c15.releve_apres is not None and c15.releve_apres.nature == NatureReleve.ESTIMEE
+    assert c15.releve_apres.index[0].valeur == 1_400 and c15.releve_apres.date_releve == date(2026, 10, 11)
+    # A realisation reported for a later day waits for it (parked as a dated change), it is not applied now.
+    parked = differer(
+        etat.model_copy(update={"changements": [etat.changements[0].model_copy(update={"avec_intervention": True})]}), "A1", date(2026, 10, 20), None
+    )
+    assert parked is not None and parked.effets == [] and parked.etat.prochaine_echeance == date(2026, 10, 20)
+    assert echeance_due(parked.etat, date(2026, 10, 19)) is None and echeance_due(parked.etat, date(2026, 10, 20)) is not None

@@ -14,6 +14,7 @@ from contracts.evenements import ContratEtatChangeV1
 from demo_data.generator import generate
 from services.referentiel.domain import acces
 from services.referentiel.domain.commun import Refus
+from services.referentiel.domain.consultation import releves_visibles
 from services.referentiel.domain.contrats import appliquer_changement_contrat
 from services.referentiel.domain.recherche import ParAdresse, ParReference, correspond, entree_index, valider_recherche
 from services.referentiel.domain.releves import consommations_mensuelles, enregistrer_releve, titulaire_a_la_date
@@ -155,9 +156,19 @@ def test_becoming_holder_is_titulaire_then_cf_moves_holding_periods() -> None:
     assert titulaire_a_la_date(state, date(2026, 11, 20)) == AUTRE
     old = str(PDS.contrat["id"]) if PDS.contrat else ""
     state, pub2 = appliquer_changement_contrat(state, _evt(EtatContrat.CESSE, old, HOLDER, date_effet=date(2026, 11, 20), releve=releve), TODAY, 12)
-    assert pub2 is None, "the same reading carried twice is recorded once"
+    # The reading at the change of holder is recorded once and belongs to both periods: the leaving holder gets its flux.
+    assert pub2 is not None and pub2.partagee and pub2.titulaire == HOLDER
+    assert len([r for r in state["releves"] if r["date_releve"] == "2026-11-20"]) == 1
+    encore = _evt(EtatContrat.CESSE, old, HOLDER, date_effet=date(2026, 11, 20), releve=releve)
+    assert appliquer_changement_contrat(state, encore, TODAY, 12)[1] is None
     assert state["etat"] == "en_service"
     assert acces.niveau_acces(state, HOLDER) == NiveauAcces.AUCUN
+    # Even once a later reading of the new holder exists (so it is no longer the last one), both still see it.
+    state, _ = enregistrer_releve(state, _releve(date(2026, 12, 20), 99_500), "cyclique", AUTRE, None, 12)
+    state, _ = enregistrer_releve(state, _releve(date(2027, 1, 20), 99_900), "cyclique", AUTRE, None, 12)
+    for fournisseur in (HOLDER, AUTRE):
+        assert "2026-11-20" in [r["date_releve"] for r in releves_visibles(state, fournisseur)], fournisseur
+    assert "2026-12-20" not in [r["date_releve"] for r in releves_visibles(state, HOLDER)]
 
 
 def test_cessation_of_last_holder_resiliates_and_moves_occupant_to_previous() -> None:

@@ -387,7 +387,7 @@ def test_c4_amm_is_not_tele_operated_and_goes_to_the_grd_team() -> None:
     assert decision.etat.statut == StatutIntervention.DEMANDEE and decision.etat.planification_grd
     [evt] = decision.evenements
     assert not decision.candidats and isinstance(evt, InterventionStatutChangeV1) and evt.motif == planification.MOTIF_PLANIFICATION_GRD
-    resa = ReservationCreneauV1(pds=ctx.pds, reference_affaire="AREF9", creneau_id="Z01-20261203-AM-CR")
+    resa = ReservationCreneauV1(pds=ctx.pds, reference_affaire="AREF9", creneau_id="Z01-20261203-H0800-CR")
     verdict = planification.verifier_reservation(decision.etat, resa, "VOLTA", CAL, TODAY)
     assert isinstance(verdict, planification.Refus) and verdict.code == "PLANIFICATION_PAR_LE_GRD"
     # The flag survives the store round trip.

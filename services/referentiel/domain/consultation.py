@@ -11,7 +11,7 @@ from contracts.common import Contact, NiveauAcces
 from contracts.evenements import CompteurInfo, ContextePds
 from services.referentiel.domain.acces import titulaire_actuel
 from services.referentiel.domain.commun import State, au_moins
-from services.referentiel.domain.releves import derniere_releve_reelle
+from services.referentiel.domain.releves import derniere_releve_reelle, historique_reel
 
 
 class Vue(StrEnum):
@@ -45,7 +45,7 @@ def releves_visibles(state: State, fournisseur: str | None) -> list[dict[str, An
         choisies = list(releves)
     else:
         derniere = derniere_releve_reelle(state)
-        choisies = [r for r in releves if r.get("titulaire") == fournisseur or r is derniere]
+        choisies = [r for r in releves if r.get("titulaire") == fournisseur or fournisseur in r.get("partagee_avec", []) or r is derniere]
     return [_choisir(r, CHAMPS_RELEVE) for r in sorted(choisies, key=lambda r: str(r["date_releve"]), reverse=True)]
 
 
@@ -126,4 +126,5 @@ def contexte_pds(state: State) -> ContextePds:
         ),
         occupant=_contact(state.get("occupant")),
         titulaire=titulaire_actuel(state),
+        historique_releves=tuple(historique_reel(state)),
     )

@@ -10,7 +10,7 @@ from contracts.common import Contact, EtatContrat
 from contracts.evenements import ContratEtatChangeV1
 from services.referentiel.domain.acces import titulaire_actuel
 from services.referentiel.domain.commun import State, cle_personne, iso
-from services.referentiel.domain.releves import enregistrer_releve
+from services.referentiel.domain.releves import enregistrer_releve, partager_releve
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class ReleveAPublier:
 
     motif: str
     titulaire: str | None
+    #: Already recorded for the other holder of a change: only its flux goes to this one.
+    partagee: bool = False
 
 
 def _occupant(contact: Contact) -> dict[str, Any]:
@@ -92,4 +94,8 @@ def appliquer_changement_contrat(state: State, evt: ContratEtatChangeV1, today: 
         nouveau, ajoutee = enregistrer_releve(nouveau, evt.releve, motif, evt.titulaire, evt.reference_affaire, mois)
         if ajoutee:
             publier = ReleveAPublier(motif=motif, titulaire=evt.titulaire)
+        else:
+            nouveau, partagee = partager_releve(nouveau, evt.releve, evt.titulaire)
+            if partagee:
+                publier = ReleveAPublier(motif=motif, titulaire=evt.titulaire, partagee=True)
     return nouveau, publier

@@ -7,7 +7,7 @@ import itertools
 from datetime import date
 from typing import Any
 
-from contracts.common import NatureReleve, Releve
+from contracts.common import IndexCadran, NatureReleve, Releve
 from services.referentiel.domain.commun import State, iso, jour
 
 
@@ -51,6 +51,24 @@ def enregistrer_releve(
     return nouveau, True
 
 
+def partager_releve(state: State, releve: Releve, fournisseur: str | None) -> tuple[State, bool]:
+    """The reading at a change of holder belongs to both suppliers' periods: record the other one on the stored reading.
+
+    False when the reading is not recorded, or `fournisseur` already has it.
+    """
+    if fournisseur is None:
+        return state, False
+    cible = releve_stockee(releve, "", None, None)
+    releves = [dict(r) for r in state.get("releves", [])]
+    for r in releves:
+        if _meme_releve(r, cible):
+            if r.get("titulaire") == fournisseur or fournisseur in r.get("partagee_avec", []):
+                return state, False
+            r["partagee_avec"] = [*r.get("partagee_avec", []), fournisseur]
+            return {**state, "releves": releves}, True
+    return state, False
+
+
 def _mois_suivant(d: date) -> date:
     return date(d.year + d.month // 12, d.month % 12 + 1, 1)
 
@@ -82,6 +100,19 @@ def consommations_mensuelles(releves: list[dict[str, Any]], mois: int) -> list[d
         # A partly covered month is extrapolated to the whole month: the guide shows a monthly level, not a sum.
         resultat.append({"mois": cle, "kwh": round(total / jours * jours_du_mois), "jours_couverts": int(jours)})
     return resultat
+
+
+def historique_reel(state: State, combien: int = 3) -> list[Releve]:
+    """The latest real readings of the PDS, oldest first (the base of an estimated index)."""
+    reelles = sorted((r for r in state.get("releves", []) if r.get("nature") == NatureReleve.REELLE.value), key=lambda r: str(r["date_releve"]))
+    return [
+        Releve(
+            date_releve=date.fromisoformat(str(r["date_releve"])[:10]),
+            index=tuple(IndexCadran(cadran=c, valeur=int(v)) for c, v in r["index"].items()),
+            nature=NatureReleve.REELLE,
+        )
+        for r in reelles[-combien:]
+    ]
 
 
 def derniere_releve_reelle(state: State) -> dict[str, Any] | None:
