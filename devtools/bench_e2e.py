@@ -499,7 +499,7 @@ async def measure(
     before: Callable[[], Counter[tuple[str, str, str]]] | None = None,
 ) -> Measured:
     """Warm-up, max-rate phase (metered), half-rate phase."""
-    warm = await run_phase(system, mixed_demands(50, pds), None, 120)
+    warm = await run_phase(system, mixed_demands(50, pds), None, args.timeout)
     if warm.complete < warm.demands:
         raise RuntimeError(f"{system.name}: warm-up incomplete ({warm.complete}/{warm.demands}; effects missing: {dict(warm.missing)}), see the logs")
     commands0 = before() if before else Counter()
