@@ -27,7 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from demo_data.generator import generate_many
 from demo_data.reference import FOURNISSEURS
 from devtools import raw_relay
 from devtools.processes import ROOT, Platform
+from platform_kit.clock import aujourdhui_reel
 from platform_kit.kafka_client import kafka_options
 from platform_kit.store import partition_name, partition_of
 from services.notifications.domain import message_id_mail
@@ -271,7 +272,7 @@ def mixed_demands(count: int, pds_count: int) -> list[tuple[Any, str, str]]:
     step = max(1, pds_count // max(1, count))
     held = [p for p in generate_many(pds_count) if p.titulaire][:: max(1, step // 2)]
     out = []
-    today = date.today()
+    today = aujourdhui_reel()
     for i in range(count):
         p = held[i % len(held)]
         if i % 3 == 2:

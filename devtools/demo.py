@@ -7,7 +7,7 @@ import json
 import os
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -19,6 +19,7 @@ from contracts.topics import fournisseur_demandes, topics_sortants
 from demo_data.generator import generate_many
 from demo_data.reference import FOURNISSEURS
 from platform_kit.acl import client_env
+from platform_kit.clock import aujourdhui_reel
 from platform_kit.kafka_client import kafka_options
 
 
@@ -30,9 +31,9 @@ async def main() -> None:
     supplier = next(f.code for f in FOURNISSEURS if f.code != pds.titulaire)
     demande = DemandeChangementFournisseurV1(
         pds=pds.reference,
-        date_effet_souhaitee=date.today() + timedelta(days=7),
+        date_effet_souhaitee=aujourdhui_reel() + timedelta(days=7),
         choix_releve=ChoixReleve.ESTIMATION,
-        contrat_conclu=ContratConclu(reference="CTR-DEMO-001", date_signature=date.today()),
+        contrat_conclu=ContratConclu(reference="CTR-DEMO-001", date_signature=aujourdhui_reel()),
         telephones=("0601020304",),
         demandeur=Contact(nom="BERNARD", prenom="Anne", telephone="0145000000"),
         modalite_intervention=ModaliteIntervention.STANDARD,

@@ -54,7 +54,7 @@ from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, 
 from demo_data.generator import PdsGen, generate_many, pds_reference
 from demo_data.reference import FOURNISSEURS
 from devtools.processes import ROOT, SCALABLE, Platform
-from platform_kit.clock import Clock
+from platform_kit.clock import Clock, aujourdhui_reel
 from platform_kit.kafka_client import kafka_options
 
 SERVICES = SCALABLE
@@ -360,7 +360,7 @@ def poison_messages(held: PdsGen) -> list[Sent]:
     out = []
     raw = f"{{pas du json {uuid.uuid4()}".encode()
     fake = new_envelope(
-        DemandeDiverseV1(pds=held.reference, sous_type="x", observations="x", date_souhaitee=date.today()),
+        DemandeDiverseV1(pds=held.reference, sous_type="x", observations="x", date_souhaitee=aujourdhui_reel()),
         key=held.reference,
         fournisseur=held.titulaire,
     )
@@ -463,10 +463,16 @@ async def chaos(platform: Platform, duration: float, kills_per_service: int, rng
         else:
             pending.append(asyncio.create_task(crash_service(what)))
     await asyncio.gather(*pending)
+    # Not fatal: on a loaded machine /health (2 s pings) may lag; the reconciliation says what was not done.
+    slow = []
     for name in SERVICES:
         for sp in platform.instances_of(name):
-            await asyncio.to_thread(sp.wait_healthy, 240)
-    progress("chaos over, every instance healthy")
+            try:
+                await asyncio.to_thread(sp.wait_healthy, 300)
+            except RuntimeError as exc:
+                slow.append(sp.label)
+                progress(f"{exc}")
+    progress(f"chaos over; instances not healthy: {slow or 'none'}")
 
 
 @dataclass(frozen=True)
@@ -770,7 +776,8 @@ def reconcile(o: Observed, sent: list[Sent], faults: list[Fault], default_capaci
             for name in ("re_code", "usage", "puissance_souscrite_kva"):
                 if p.get(name) is not None and in_service[0].get(name) != p[name]:
                     values_bad.append((s.kind, name, in_service[0].get(name), p[name]))
-    report.add("PDS: holder référentiel = contrats = last CF/MES supplier", f"{checked - len(holders_bad)} / {checked}", not holders_bad)
+    agree = checked - len({h[1] for h in holders_bad})
+    report.add("PDS: holder référentiel = contrats = last CF/MES supplier", f"{agree} / {checked}", not holders_bad)
     report.check(not holders_bad, f"{len(holders_bad)} PDS whose holders disagree, e.g. {holders_bad[:3]}")
     report.add("modifications (RE, usage, power) in force in contrats", f"{len(values_bad)} wrong", not values_bad)
     report.check(not values_bad, f"{len(values_bad)} modification(s) not in force, e.g. {values_bad[:3]}")

@@ -36,6 +36,11 @@ NOM_PAR_DEFAUT = "grd"
 FUSEAU = ZoneInfo("Europe/Paris")
 
 
+def aujourdhui_reel() -> date:
+    """Today's real date in France, without the control offset (what a supplier's system calls today)."""
+    return datetime.now(FUSEAU).date()
+
+
 def _maintenant_reel() -> datetime:
     return datetime.now(UTC)
 

@@ -21,7 +21,7 @@ def second_instances(platform: Platform) -> Iterator[list[ServiceProcess]]:
     for sp in extra:
         sp.start()
     for sp in extra:
-        sp.wait_healthy(180)
+        sp.wait_healthy()  # GRD_HEALTH_TIMEOUT_S
     yield extra
     for sp in extra:
         sp.stop()

@@ -5,13 +5,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from contracts.topics import fournisseur_resultats
 from demo_data.generator import generate_many
 from devtools.processes import ROOT, Platform
 from platform_kit.acl import password_for
+from platform_kit.clock import aujourdhui_reel
 from tests.support import bootstrap, read_topic
 
 COUNT = 500
@@ -37,7 +38,7 @@ def demand_file(tmp_path: Path) -> Path:
             "pds": p.reference,
             "sous_type": "information",
             "observations": "Envoyée par grd.",
-            "date_souhaitee": str(date.today() + timedelta(days=10)),
+            "date_souhaitee": str(aujourdhui_reel() + timedelta(days=10)),
         }
         lignes.append(json.dumps({"type": "DemandeDiverse", "payload": payload}))
     chemin = tmp_path / "demandes.jsonl"

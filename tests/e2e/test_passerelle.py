@@ -53,10 +53,19 @@ async def lire(code: str, topic: str) -> list[Record]:
         out: list[Record] = []
         while [tp for tp in tps if await consumer.position(tp) < fin[tp]]:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
-                out += [json.loads(r.value) for r in records if r.value]
+                out += [d for d in map(_objet, (r.value for r in records)) if d is not None]
         return out
     finally:
         await consumer.stop()
+
+
+def _objet(value: bytes | None) -> Record | None:
+    """A record's JSON object (None for anything else)."""
+    try:
+        data = json.loads(value) if value else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 async def attendre(code: str, topic: str, predicate: Any, timeout: float = 90) -> list[Record]:

@@ -29,6 +29,7 @@ from contracts.topics import AFFAIRES_EVENEMENTS, CONTRATS_EVENEMENTS, DEMANDES_
 from demo_data.generator import PdsGen, generate_many
 from demo_data.reference import RE_INDEPENDANTS, fournisseur
 from devtools.processes import Platform
+from platform_kit.clock import aujourdhui_reel
 from tests.e2e.conftest import SEED_COUNT, Horloge
 from tests.e2e.test_walking_skeleton import _used, api, by_demande, new_supplier_for, to_supplier
 from tests.support import Bus, wait_for_mails, wait_for_messages
@@ -119,13 +120,13 @@ DEMANDEUR = Contact(nom="BERNARD", prenom="Anne", telephone="0145000000", email=
 
 
 def contrat_conclu() -> ContratConclu:
-    return ContratConclu(reference=f"CTR-{uuid.uuid4().hex[:8]}", date_signature=date.today())
+    return ContratConclu(reference=f"CTR-{uuid.uuid4().hex[:8]}", date_signature=aujourdhui_reel())
 
 
 async def test_cf_with_autoreleve_on_a_meter_not_teleoperable(platform: Platform, bus: Bus) -> None:
     p = pick(lambda p: en_service_c5(p) and non_teleoperable(p), "C5 non-teleoperable")
     supplier = new_supplier_for(p)
-    today = date.today()
+    today = aujourdhui_reel()
     index = index_apres(p)
     demande = DemandeChangementFournisseurV1(
         pds=p.reference,
@@ -170,7 +171,7 @@ async def test_mes_with_a_technician_appointment(platform: Platform, bus: Bus, h
     assert four is not None
     demande = DemandeMiseEnServiceV1(
         pds=p.reference,
-        date_effet_souhaitee=date.today() + timedelta(days=7),
+        date_effet_souhaitee=aujourdhui_reel() + timedelta(days=7),
         choix_releve=ChoixReleve.RELEVE_SPECIALE,
         contrat_conclu=contrat_conclu(),
         occupant=Contact(civilite="Mme", nom="DUPONT", prenom="Claire", telephone="0622334455", email="claire.dupont@example.org"),
@@ -266,7 +267,7 @@ async def test_modification_re_checks_the_segment_suffix(platform: Platform, bus
 async def test_cessation_by_the_holder_with_estimation(platform: Platform, bus: Bus) -> None:
     p = pick(lambda p: en_service_c5(p) and non_teleoperable(p), "C5 non-teleoperable")
     holder = titulaire(p)
-    today = date.today()
+    today = aujourdhui_reel()
     env = await bus.send(
         DemandeCessationV1(
             pds=p.reference, date_effet_souhaitee=today, choix_releve=ChoixReleve.ESTIMATION, motif="Déménagement du client", demandeur=DEMANDEUR
@@ -337,7 +338,7 @@ async def test_power_change_waits_for_the_cf_to_be_closed(platform: Platform, bu
     supplier = new_supplier_for(p)
     cf = DemandeChangementFournisseurV1(
         pds=p.reference,
-        date_effet_souhaitee=date.today(),  # read today: a realisation before the date d'effet is refused
+        date_effet_souhaitee=aujourdhui_reel(),  # read today: a realisation before the date d'effet is refused
         choix_releve=ChoixReleve.RELEVE_SPECIALE,
         contrat_conclu=contrat_conclu(),
         telephones=("0644556677",),
@@ -355,7 +356,7 @@ async def test_power_change_waits_for_the_cf_to_be_closed(platform: Platform, bu
     def modification() -> DemandeModificationContratV1:
         return DemandeModificationContratV1(
             pds=p.reference,
-            date_effet_souhaitee=date.today() + timedelta(days=10),
+            date_effet_souhaitee=aujourdhui_reel() + timedelta(days=10),
             choix_releve=ChoixReleve.ESTIMATION,
             puissance_souscrite_kva=nouvelle,
             demandeur=DEMANDEUR,
@@ -378,7 +379,11 @@ async def test_power_change_waits_for_the_cf_to_be_closed(platform: Platform, bu
     try:
         await bus.send(
             InterventionRealiseeV1(
-                reference_affaire=ref, pds=p.reference, date_realisation=date.today(), index=index_apres(p), compte_rendu="Relève spéciale faite."
+                reference_affaire=ref,
+                pds=p.reference,
+                date_realisation=aujourdhui_reel(),
+                index=index_apres(p),
+                compte_rendu="Relève spéciale faite.",
             ),
             fournisseur=None,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 import pytest
@@ -18,6 +18,7 @@ from contracts.envelope import new_envelope
 from contracts.topics import DEMANDES, DEMANDES_RESULTATS, DLQ
 from devtools import ops
 from devtools.processes import Platform
+from platform_kit.clock import aujourdhui_reel
 from platform_kit.messaging import dead_letter_headers
 from tests.e2e.test_walking_skeleton import by_demande
 from tests.support import Bus, wait_for_messages
@@ -54,7 +55,7 @@ async def page(platform: Platform, browser: Browser) -> AsyncIterator[Page]:
 def demande_diverse(pds: str) -> DemandeDiverseV1:
     """A demande diverse on a PDS the référentiel does not know: it is refused at once (an outcome all the same)."""
     return DemandeDiverseV1(
-        pds=pds, sous_type="Autre", observations="Demande envoyée par le test de supervision.", date_souhaitee=date.today() + timedelta(days=5)
+        pds=pds, sous_type="Autre", observations="Demande envoyée par le test de supervision.", date_souhaitee=aujourdhui_reel() + timedelta(days=5)
     )
 
 

@@ -5,7 +5,7 @@ other's; every list pages and exports CSV."""
 import csv
 import io
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from contracts.topics import DEMANDES_RESULTATS
 from demo_data.generator import PdsGen, generate_many
 from demo_data.reference import FOURNISSEURS, fournisseur
 from devtools.processes import Platform
+from platform_kit.clock import aujourdhui_reel
 from tests.e2e.conftest import SEED_COUNT
 from tests.support import Bus, wait_for_mails, wait_for_messages
 
@@ -47,12 +48,12 @@ async def test_views_follow_a_changement_de_fournisseur(platform: Platform, bus:
     p = pds_c5_classique()
     assert p.titulaire is not None
     nouveau = next(f.code for f in FOURNISSEURS if f.code not in (p.titulaire, p.titulaire_precedent))
-    effet = date.today() + timedelta(days=30)  # beyond 21 days: accepted (L224-14 protects the customer)
+    effet = aujourdhui_reel() + timedelta(days=30)  # beyond 21 days: accepted (L224-14 protects the customer)
     demande = DemandeChangementFournisseurV1(
         pds=p.reference,
         date_effet_souhaitee=effet,
         choix_releve=ChoixReleve.ESTIMATION,
-        contrat_conclu=ContratConclu(reference=f"CTR-{uuid.uuid4().hex[:8]}", date_signature=date.today()),
+        contrat_conclu=ContratConclu(reference=f"CTR-{uuid.uuid4().hex[:8]}", date_signature=aujourdhui_reel()),
         telephones=("0601020304",),
         demandeur=Contact(nom="BERNARD", prenom="Anne", telephone="0145000000"),
     )

@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -17,6 +17,7 @@ from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, 
 from demo_data.generator import PdsGen, generate_many
 from demo_data.reference import FOURNISSEURS, fournisseur
 from devtools.processes import Platform
+from platform_kit.clock import aujourdhui_reel
 from tests.e2e.conftest import SEED_COUNT
 from tests.support import Bus, mails, read_topic, wait_for_mails, wait_for_messages
 
@@ -46,9 +47,9 @@ def cf_for(p: PdsGen, supplier: str) -> DemandeChangementFournisseurV1:
     """A valid CF demand on `p` by `supplier`."""
     return DemandeChangementFournisseurV1(
         pds=p.reference,
-        date_effet_souhaitee=date.today(),  # the TO is sent on its date d'effet (tests/e2e/test_date_effet.py: a later one)
+        date_effet_souhaitee=aujourdhui_reel(),  # the TO is sent on its date d'effet (tests/e2e/test_date_effet.py: a later one)
         choix_releve=ChoixReleve.ESTIMATION,
-        contrat_conclu=ContratConclu(reference=f"CTR-{uuid.uuid4().hex[:8]}", date_signature=date.today()),
+        contrat_conclu=ContratConclu(reference=f"CTR-{uuid.uuid4().hex[:8]}", date_signature=aujourdhui_reel()),
         telephones=("0601020304",),
         demandeur=Contact(nom="BERNARD", prenom="Anne", telephone="0145000000"),
         modalite_intervention=ModaliteIntervention.STANDARD,
@@ -144,7 +145,7 @@ async def test_malformed_and_invalid_messages_do_not_block_the_consumer(platform
     await bus.send_raw(DEMANDES.name, garbage, p.reference.encode())
 
     invalid = new_envelope(
-        DemandeDiverseV1(pds=p.reference, sous_type="x", observations="y", date_souhaitee=date.today() + timedelta(days=3)),
+        DemandeDiverseV1(pds=p.reference, sous_type="x", observations="y", date_souhaitee=aujourdhui_reel() + timedelta(days=3)),
         key=p.reference,
         fournisseur=supplier,
     )
@@ -152,7 +153,7 @@ async def test_malformed_and_invalid_messages_do_not_block_the_consumer(platform
     await bus.send_envelope(invalid, DEMANDES.name)
 
     good = await bus.send(
-        DemandeDiverseV1(pds=p.reference, sous_type="info", observations="ok", date_souhaitee=date.today() + timedelta(days=3)),
+        DemandeDiverseV1(pds=p.reference, sous_type="info", observations="ok", date_souhaitee=aujourdhui_reel() + timedelta(days=3)),
         fournisseur=supplier,
     )
     accepted = await wait_for_messages(DEMANDES_RESULTATS.name, by_demande(good.message_id), timeout=60)

@@ -4,7 +4,7 @@ import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -40,6 +40,7 @@ from contracts.evenements import (
 )
 from contracts.references import event_id, reference_affaire
 from demo_data.generator import generate_many
+from platform_kit.clock import aujourdhui_reel
 from platform_kit.runtime import Runtime
 from services.affaires.app import create_app
 from services.affaires.seed import document, seed
@@ -50,7 +51,7 @@ from tests.support import Bus, mongodb_url, unique_db, wait_for_messages
 pytestmark = pytest.mark.integration
 
 TAILLE_MAX = 1000
-TODAY = date.today()
+TODAY = aujourdhui_reel()
 LUMEN = ("LUMEN", "demo-lumen")
 VOLTA = ("VOLTA", "demo-volta")
 GRD = ("GRD", "demo-operateur-grd")

@@ -68,11 +68,15 @@ def droits_service(service: str) -> Droits:
 
 
 def sonde(principal: str, topic: str) -> bytes:
-    """A probe record: a well-formed envelope of a type no consumer knows (they dead-letter it, nothing else).
+    """A probe record that no reader takes for a message of the platform.
 
-    On a supplier's topic it names that supplier, as everything there does (the e2e isolation test checks it).
+    On an internal topic: bytes that are no JSON object (the services dead-letter them as unreadable, the tests'
+    readers skip them). On a supplier's topic: an envelope of a type nobody knows naming that supplier, as
+    everything there does (the passerelle refuses it as TYPE_NON_ACCEPTE; the e2e isolation test checks the names).
     """
-    proprietaire = topic.split(".")[2] if topic.startswith(t.FOURNISSEURS_PREFIXE) else None
+    if not topic.startswith(t.FOURNISSEURS_PREFIXE):
+        return f"sonde-acl {principal}".encode()
+    proprietaire = topic.split(".")[2]
     now = datetime.now(UTC).isoformat()
     mid = str(uuid.uuid4())
     env = {

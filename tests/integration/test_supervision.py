@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -18,6 +18,7 @@ from contracts.demandes import DemandeDiverseV1
 from contracts.envelope import new_envelope
 from contracts.evenements import AffaireStatutChangeV1, DemandeRefuseeV1
 from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ, RELEVES
+from platform_kit.clock import aujourdhui_reel
 from platform_kit.messaging import dead_letter_headers
 from platform_kit.runtime import Runtime
 from services.supervision.app import create_app
@@ -154,7 +155,9 @@ async def test_a_demand_and_its_outcome_are_counted_once_with_their_latency(supe
     code = f"CODE_TEST_{uuid.uuid4().hex[:8].upper()}"
     pds = f"FLUX{uuid.uuid4().hex[:10].upper()}"
     # A valid demand (the platform's référentiel, when it runs on these topics later, refuses it as any other).
-    diverse = DemandeDiverseV1(pds=pds, sous_type="Autre", observations="Test de la supervision.", date_souhaitee=date.today() + timedelta(days=3))
+    diverse = DemandeDiverseV1(
+        pds=pds, sous_type="Autre", observations="Test de la supervision.", date_souhaitee=aujourdhui_reel() + timedelta(days=3)
+    )
     demande = new_envelope(diverse, key=pds, fournisseur="LUMEN", occurred_at=datetime.now(UTC) - timedelta(seconds=3))
     for _ in range(2):  # a copy published again is counted once
         await bus.send_envelope(demande, DEMANDES.name)

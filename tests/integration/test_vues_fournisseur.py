@@ -7,7 +7,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -29,6 +29,7 @@ from contracts.references import reference_affaire
 from contracts.topics import AFFAIRES_EVENEMENTS, CONTRATS_EVENEMENTS, DEMANDES_RESULTATS, INTERVENTIONS_EVENEMENTS
 from demo_data.generator import generate_many
 from platform_kit.audit import COLLECTION as AUDIT
+from platform_kit.clock import aujourdhui_reel
 from platform_kit.runtime import Runtime
 from platform_kit.vues import TOTAL
 from services.notifications.domain import message_id_mail
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.integration
 COUNT = 60
 POINTS = list(generate_many(COUNT))
 SECRETS = {"ELEC_AZUR": "demo-elec-azur", "VOLTA": "demo-volta", "LUMEN": "demo-lumen", "WATTPLUS": "demo-wattplus", "GRD": "demo-operateur-grd"}
-TODAY = date.today()
+TODAY = aujourdhui_reel()
 
 
 def auth(code: str) -> tuple[str, str]:
