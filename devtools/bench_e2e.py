@@ -38,6 +38,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from contracts.common import Contact
@@ -527,7 +528,8 @@ def bench_competent(args: argparse.Namespace, run_id: str, log_dir: Path) -> Mea
     # The stages count from their start (warm-up and half-rate phase included): scaled to the max-rate phase's demands.
     total = 50 + args.demands + (max(200, args.demands // 4) if args.half else 0)
     measured.commands = Counter({k: round(v * args.demands / total) for k, v in counts.items()})
-    measured.sizes = asyncio.run(document_sizes(raw_relay.database(run), ["audit", "qualifications", "affaires", "mails", "suivis"]))
+    sizes = asyncio.run(document_sizes(raw_relay.database(run), ["audit", "qualifications", "affaires", "mails", "suivis"]))
+    measured.sizes = {f"relay {base}": size for base, size in sizes.items()}
 
     async def cleanup() -> None:
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGODB_URL"])
@@ -552,15 +554,14 @@ def bench_platform(args: argparse.Namespace, run_id: str, platform: Platform) ->
     start_platform(platform, args.start_timeout)
     named = {n: psutil.Process(sp.proc.pid) for n, sp in platform.processes.items() if sp.proc}
     measured = asyncio.run(measure(platform_system(run_id, args.partitions), named, args, args.pds, lambda: store_commands(platform)))
-    db = f"grd_{run_id}_"
-    sizes: dict[str, float] = {}
-    for service, bases in (
-        ("referentiel", ["audit", "qualifications", "pds"]),
-        ("affaires", ["affaires"]),
-        ("notifications", ["mails", "suivi_affaires"]),
-    ):
-        sizes |= asyncio.run(document_sizes(db + service, bases))
-    measured.sizes = sizes
+    # The collections the demands wrote (from the store profile) and the PDS they read, wherever they live now.
+    families: dict[str, set[str]] = {"referentiel": {"pds"}}
+    for (service, command, collection), count in measured.commands.items():
+        if command in ("insert", "update") and count >= args.demands:
+            families.setdefault(service, set()).add(collection)
+    for service, bases in families.items():
+        sizes = asyncio.run(document_sizes(f"grd_{run_id}_{service}", sorted(bases)))
+        measured.sizes |= {f"{service} {base}": size for base, size in sizes.items()}
     return measured
 
 
@@ -580,7 +581,7 @@ def report(args: argparse.Namespace, serial: Phase, serial_usage: Usage, relay: 
     for col in ("system", "demands/s", "platform / system", "store commands / demand", "Python CPU ms / demand", "FerretDB CPU ms / demand"):
         t.add_column(col, justify="right" if col != "system" else "left")
     rows = (
-        ("platform (5 services)", ours.maximum, sum(ours.commands.values()) / n, ms(ours.usage, ours_py), ms(ours.usage, ["[ferretdb]"])),
+        ("platform (every process)", ours.maximum, sum(ours.commands.values()) / n, ms(ours.usage, ours_py), ms(ours.usage, ["[ferretdb]"])),
         (
             "competent relay (3 processes)",
             relay.maximum,
@@ -619,7 +620,7 @@ def report(args: argparse.Namespace, serial: Phase, serial_usage: Usage, relay: 
         ("serial relay", serial_usage, serial),
     ):
         for name, (cpu_s, rss) in usage.items():
-            t.add_row(label, name, f"{cpu_s:.1f}", f"{cpu_s * 1000 / phase.demands:.2f}", f"{rss:.1f}")
+            t.add_row(label, escape(name), f"{cpu_s:.1f}", f"{cpu_s * 1000 / phase.demands:.2f}", f"{rss:.1f}")
         t.add_row(label, "phase wall time", f"{phase.seconds:.1f}", "", "", end_section=True)
     console.print(t)
 
@@ -628,24 +629,14 @@ def report(args: argparse.Namespace, serial: Phase, serial_usage: Usage, relay: 
         t.add_column(col, justify="right" if col == "per demand" else "left")
     for (svc, command, collection), count in sorted((ours.commands + relay.commands).items()):
         if count / n >= 0.05:
-            t.add_row(svc, command, collection, f"{count / n:.2f}")
+            t.add_row(escape(svc), command, collection, f"{count / n:.2f}")
     console.print(t)
 
-    t = Table(title="Mean document size, bytes (sampled after the run; outboxes cleared)")
-    t.add_column("collection")
-    t.add_column("platform", justify="right")
-    t.add_column("competent relay", justify="right")
-    pairs = [
-        ("audit", "audit"),
-        ("qualifications", "qualifications"),
-        ("affaires", "affaires"),
-        ("mails", "mails"),
-        ("suivi_affaires", "suivis"),
-        ("pds", ""),
-    ]
-    for ours_name, relay_name in pairs:
-        a, b = ours.sizes.get(ours_name), relay.sizes.get(relay_name)
-        t.add_row(ours_name, f"{a:.0f}" if a else "-", f"{b:.0f}" if b else "- (reads the same PDS)" if ours_name == "pds" else "-")
+    t = Table(title="Mean document size of what each system writes per demand (and the PDS read), bytes; sampled after the run")
+    t.add_column("database / collection")
+    t.add_column("bytes", justify="right")
+    for name, size in [*ours.sizes.items(), *relay.sizes.items()]:
+        t.add_row(name, f"{size:.0f}")
     console.print(t)
 
 

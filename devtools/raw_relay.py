@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -358,7 +359,9 @@ class Commands(monitoring.CommandListener):
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         """Count one command."""
         target = event.command.get(event.command_name)
-        self.counts[f"{event.command_name} {target if isinstance(target, str) else '-'}"] += 1
+        # Partitioned collections (the PDS) folded into their family, as the services' metrics do.
+        collection = re.sub(r"_\d+$", "", target) if isinstance(target, str) else "-"
+        self.counts[f"{event.command_name} {collection}"] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Nothing to do."""
