@@ -284,12 +284,18 @@ def besoin_intervention(
         "configuration": configuration,
     }
     teleoperable = compteur.amm and compteur.teleoperable and libre_service
-    if teleoperable and operation in (
-        OperationTechnique.CHANGEMENT_FOURNISSEUR,
-        OperationTechnique.MISE_EN_SERVICE,
-        OperationTechnique.CESSATION,
+    # A power change on a communicating meter is a new breaker setting sent by tele-operation (the most common Linky
+    # TO), unless it needs a technical study or new equipment on site.
+    changement_puissance_a_distance = (
+        operation == OperationTechnique.MODIFICATION and puissance_cible_kva is not None and not etude_technique and not equipement_change
+    )
+    if teleoperable and (
+        changement_puissance_a_distance
+        or operation in (OperationTechnique.CHANGEMENT_FOURNISSEUR, OperationTechnique.MISE_EN_SERVICE, OperationTechnique.CESSATION)
     ):
-        return BesoinIntervention(mode=ModeIntervention.TELEOPERATION, duree_minutes=0, mode_repli=rendez_vous, **commun)
+        return BesoinIntervention(
+            mode=ModeIntervention.TELEOPERATION, duree_minutes=0, mode_repli=rendez_vous, puissance_cible_kva=puissance_cible_kva, **commun
+        )
     necessaire = (
         choix == ChoixReleve.RELEVE_SPECIALE
         or (operation == OperationTechnique.MISE_EN_SERVICE and not en_service)

@@ -744,3 +744,20 @@ def test_a_change_with_estimation_gets_an_estimated_index_at_its_date_in_the_c15
     )
     assert parked is not None and parked.effets == [] and parked.etat.prochaine_echeance == date(2026, 10, 20)
     assert echeance_due(parked.etat, date(2026, 10, 19)) is None and echeance_due(parked.etat, date(2026, 10, 20)) is not None
+
+
+@pytest.mark.parametrize(
+    ("nouvelle", "mode"),
+    [(6.0, ModeIntervention.TELEOPERATION), (9.0, None)],
+    ids=["3-to-6-kVA-breaker-by-TO", "3-to-9-kVA-technical-study"],
+)
+def test_a_power_change_on_a_communicating_meter_is_a_tele_operation_unless_a_study_is_needed(nouvelle: float, mode: Any) -> None:
+    q = qualifiee("DemandeModificationContrat", modif(puissance_souscrite_kva=nouvelle), contexte(amm=True), niveau="titulaire")
+    d = accepted(decide(etat_pds(puissance=3.0), q, "VOLTA"))
+    [ouverture] = of_type(d, OuvertureAffaireDemandeeV1)
+    besoin = ouverture.intervention
+    assert besoin is not None
+    if mode is ModeIntervention.TELEOPERATION:
+        assert besoin.mode == ModeIntervention.TELEOPERATION and besoin.puissance_cible_kva == nouvelle
+    else:
+        assert besoin.mode != ModeIntervention.TELEOPERATION and besoin.etude_technique_requise

@@ -302,11 +302,13 @@ def test_modification_carries_the_study_and_planification_stops_for_it(actuelle:
     assert (etat.statut == StatutIntervention.ETUDE_TECHNIQUE) is etude
 
 
-def test_amm_power_change_to_6_kva_needs_no_intervention_and_to_9_a_study() -> None:
-    for cible, attendu in ((6.0, None), (9.0, True)):
+def test_amm_power_change_to_6_kva_is_a_tele_operation_and_to_9_a_study() -> None:
+    for cible, etude in ((6.0, False), (9.0, True)):
         q = qualifiee("DemandeModificationContrat", modif(puissance_souscrite_kva=cible), contexte(amm=True), "titulaire")
         [cmd] = of_type(accepted(decide(etat_pds(puissance=3), q, "VOLTA")), OuvertureAffaireDemandeeV1)
-        assert (cmd.intervention.etude_technique_requise if cmd.intervention else None) is attendu
+        assert cmd.intervention is not None and cmd.intervention.etude_technique_requise is etude
+        # No study: the new breaker setting is sent to the Linky meter remotely, on the date d'effet.
+        assert (cmd.intervention.mode == ModeIntervention.TELEOPERATION) is not etude
 
 
 def compteur(localisation: str = "interieur", mode_releve: str = "sur_site") -> CompteurInfo:
