@@ -412,17 +412,26 @@ async def _infra(script: str, *command: str) -> None:
     )
 
 
-async def chaos(platform: Platform, duration: float, kills_per_service: int, rng: random.Random, faults: list[Fault], cluster: bool = False) -> None:
+async def chaos(
+    platform: Platform,
+    duration: float,
+    kills_per_service: int,
+    rng: random.Random,
+    faults: list[Fault],
+    cluster: bool = False,
+    infra: bool = True,
+) -> None:
     """SIGKILL service instances `kills_per_service` times per service at random moments (restarted after a random
-    pause); SIGKILL Kafka once (cluster: each of the three nodes in turn, one at a time) and the store once."""
+    pause); with `infra`, SIGKILL Kafka once (cluster: each of the three nodes in turn, one at a time) and the store once."""
     events: list[tuple[float, str]] = []
     for name in SERVICES:
         events += [(rng.uniform(0.05, 0.9) * duration, name) for _ in range(kills_per_service)]
-    if cluster:
+    if infra and cluster:
         events += [(share * duration, f"node{n}") for n, share in ((1, 0.15), (2, 0.45), (3, 0.8))]
-    else:
+    elif infra:
         events.append((rng.uniform(0.2, 0.4) * duration, "kafka"))
-    events.append((rng.uniform(0.55, 0.75) * duration, "ferretdb"))
+    if infra:
+        events.append((rng.uniform(0.55, 0.75) * duration, "ferretdb"))
     events.sort()
     start = time.monotonic()
     pending: list[asyncio.Task[None]] = []
@@ -917,12 +926,15 @@ async def run(
         sent.append(p)
         await publish(producer, DEMANDES.name, p.raw or b"", p.envelope.key.encode())
     progress(f"phase 1: {len(sent)} messages published")
+    await chaos_task
     # Phase 2: bookings of the interventions « sur créneau horaire » once planification knows them (else the refusal
     # INTERVENTION_INCONNUE would be right, and the expectation racy).
     its = [s for s in sent if s.kind == "intervention_technique"]
     cancelled = {str(s.envelope.payload["reference_affaire"]) for s in sent if s.kind == "annulation"}
     known = await wait_for_interventions(platform, {reference_affaire(s.envelope.message_id) for s in its}, max(240.0, 2 * duration))
     bookings = plan_reservations([s for s in its if reference_affaire(s.envelope.message_id) in known], cancelled, rng, today)
+    # The bookings and déplanifications under fire too: one more SIGKILL of an instance of each service meanwhile.
+    chaos_task = asyncio.create_task(chaos(platform, max(20.0, duration * 0.3), 1, rng, faults, infra=False))
     await send(bookings, max(5.0, duration * 0.2))
     progress(f"phase 2: {len(bookings)} bookings published")
     # Phase 3: déplanification of a third of the bookings that were planned.
