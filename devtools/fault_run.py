@@ -56,6 +56,7 @@ from demo_data.reference import FOURNISSEURS
 from devtools.processes import ROOT, SCALABLE, Platform
 from platform_kit.clock import Clock, aujourdhui_reel
 from platform_kit.kafka_client import kafka_options
+from platform_kit.store import partition_name, partition_of
 
 SERVICES = SCALABLE
 DEMANDEUR = Contact(nom="BERNARD", prenom="Anne", telephone="0145000000")
@@ -550,16 +551,25 @@ def expected_mail(outcome: dict[str, Any]) -> str:
 
 
 async def docs_by_id(db: Any, base: str, ids: set[str]) -> dict[str, dict[str, Any]]:
-    """The documents of these ids in a (possibly partitioned: base, base_000, ...) collection."""
+    """The documents of these ids in a (possibly partitioned: base, base_000, ...) collection.
+
+    One `_id` lookup per document in the partition the kit's hash gives (FerretDB serves `_id` equality from its
+    index but scans a collection for `$in`), sixteen at a time."""
     pattern = re.compile(rf"^{re.escape(base)}(_\d{{3}})?$")
+    names = sorted(n for n in await db.list_collection_names() if pattern.match(n))
+    if not names:
+        return {}
+    gate = asyncio.Semaphore(16)
     out: dict[str, dict[str, Any]] = {}
-    wanted = sorted(ids)
-    for name in await db.list_collection_names():
-        if not pattern.match(name):
-            continue
-        for i in range(0, len(wanted), 500):
-            async for doc in db[name].find({"_id": {"$in": wanted[i : i + 500]}}, {"_inbox": 0, "_outbox": 0, "_offsets": 0}):
-                out[str(doc["_id"])] = doc
+
+    async def one(ident: str) -> None:
+        name = base if names == [base] else partition_name(base, partition_of(ident, len(names)), len(names))
+        async with gate:
+            doc = await db[name].find_one({"_id": ident}, {"_inbox": 0, "_outbox": 0, "_offsets": 0})
+        if doc is not None:
+            out[ident] = doc
+
+    await asyncio.gather(*(one(i) for i in sorted(ids)))
     return out
 
 
