@@ -142,16 +142,16 @@ def lister(url: Url = URL_PAR_DEFAUT, user: Utilisateur = "GRD", secret: Secret 
     for col in ("Id", "Reçue le", "Origine", "Clé", "Consommateur", "Erreur", "Tentatives", "État"):
         table.add_column(col, overflow="fold")
     for lettre in data["ouvertes"]:
-        tentatives = lettre["tentatives"]
+        tentatives = lettre.get("tentatives")
         table.add_row(
             lettre["id"],
-            lettre["le"],
-            lettre["origine"],
-            lettre["cle"] or "—",
-            lettre["consommateur"],
-            lettre["erreur"][:120],
+            str(lettre.get("le") or "—"),
+            str(lettre.get("origine") or "—"),
+            lettre.get("cle") or "—",
+            str(lettre.get("consommateur") or "—"),
+            str(lettre.get("erreur") or "")[:120],
             "—" if tentatives is None else str(tentatives),
-            lettre["etat"],
+            str(lettre.get("etat") or "—"),
         )
     console.print(table)
 

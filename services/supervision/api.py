@@ -187,7 +187,10 @@ def _contenu(raw: bytes) -> str:
 
 
 def _lettre_json(doc: dict[str, Any], *, contenu: bool) -> dict[str, Any]:
-    out = {k: v for k, v in doc.items() if k not in ("_id", "contenu", "cle")}
+    # Every field the page and grd-ops show is present, even for a letter whose headers lacked one (null values may
+    # not survive the store round trip).
+    out: dict[str, Any] = {"origine": None, "consommateur": None, "erreur": "", "tentatives": None, "le": None, "etat": None}
+    out.update({k: v for k, v in doc.items() if k not in ("_id", "contenu", "cle")})
     out["id"] = doc["_id"]
     out["cle"] = bytes(doc["cle"]).decode(errors="replace") if doc.get("cle") is not None else None
     out["historique"] = [{**h, "le": h["le"].isoformat() if isinstance(h.get("le"), datetime) else h.get("le")} for h in doc.get("historique", [])]
