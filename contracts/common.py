@@ -102,6 +102,54 @@ class StatutIntervention(StrEnum):
     ETUDE_TECHNIQUE = "etude_technique"
 
 
+class EtatAffaire(StrEnum):
+    """Finer state of an affaire (`AffaireStatutChangeV1.etat`); the wire field stays a string so that a new state is
+    not a breaking change for older consumers."""
+
+    CREEE = "creee"
+    EN_ATTENTE_INTERVENTION = "en_attente_intervention"
+    EN_ATTENTE_DATE_EFFET = "en_attente_date_effet"
+    A_PLANIFIER = "a_planifier"
+    INTERVENTION_PLANIFIEE = "intervention_planifiee"
+    ETUDE_TECHNIQUE = "etude_technique"
+    INTERVENTION_NON_REALISEE = "intervention_non_realisee"
+    INTERVENTION_ANNULEE = "intervention_annulee"
+    INTERVENTION_REALISEE = "intervention_realisee"
+    REFUSEE_ETUDE_TECHNIQUE = "refusee_etude_technique"
+    ANNULEE = "annulee"
+    TERMINEE = "terminee"
+    SOLDEE = "soldee"
+
+
+class EtatContractuelPds(StrEnum):
+    """Contractual state of a PDS in the référentiel (`ContextePds.etat`; a string on the wire)."""
+
+    EN_SERVICE = "en_service"
+    EN_COURS_DE_RESILIATION = "en_cours_de_resiliation"
+    RESILIE = "resilie"
+    EN_COURS_DE_RACCORDEMENT = "en_cours_de_raccordement"
+
+
+class EvenementC15(StrEnum):
+    """The contractual event a C15 flux reports (`FluxC15V1.evenement`; a string on the wire)."""
+
+    MES = "MES"
+    CFNE = "CFNE"
+    CFNS = "CFNS"
+    RES = "RES"
+
+
+class MotifReleve(StrEnum):
+    """Why a reading was taken (`ReleveEnregistreeV1.motif`, `FluxR15V1.motif`; a string on the wire)."""
+
+    MISE_EN_SERVICE = "mise_en_service"
+    CHANGEMENT_FOURNISSEUR = "changement_fournisseur"
+    MODIFICATION_CONTRACTUELLE = "modification_contractuelle"
+    CESSATION = "cessation"
+    INTERVENTION = "intervention"
+    CYCLIQUE = "cyclique"
+
+
 class NatureReleve(StrEnum):
     """Nature of a meter reading."""
 

@@ -9,10 +9,14 @@ from pydantic import Field
 from contracts.base import WireModel
 from contracts.common import (
     Contact,
+    EtatAffaire,
+    EtatContractuelPds,
     EtatContrat,
+    EvenementC15,
     IndexCadran,
     ModaliteIntervention,
     ModeIntervention,
+    MotifReleve,
     NiveauAcces,
     OperationTechnique,
     Releve,
@@ -21,6 +25,7 @@ from contracts.common import (
     StatutIntervention,
     TypeAffaire,
 )
+from contracts.refus import CodeRefus, Etape
 
 
 class CompteurInfo(WireModel):
@@ -39,7 +44,10 @@ class ContextePds(WireModel):
     pds: str = Field(description="Full PDS reference.")
     segment: Segment = Field(description="Market segment.")
     niveau_tension: str = Field(description="BT or HTA.")
-    etat: str = Field(description="Contractual state: en_service, resilie, en_cours_de_raccordement, ...")
+    etat: str = Field(
+        description="Contractual state: en_service, resilie, en_cours_de_raccordement, ... (values: contracts.common.EtatContractuelPds).",
+        examples=[e.value for e in EtatContractuelPds],
+    )
     coupe_pour_non_paiement: bool = Field(description="Supply cut for non-payment.")
     zone: str = Field(description="Technician zone of the PDS.")
     compteur: CompteurInfo = Field(description="The PDS meter.")
@@ -114,9 +122,15 @@ class DemandeRefuseeV1(WireModel):
     demande_message_id: uuid.UUID | None = Field(description="Original demand id, when it could be read.")
     demande_type: str | None = Field(description="Original demand type, when it could be read.")
     pds: str | None = Field(default=None, description="PDS reference, when known.")
-    code: str = Field(description="Stable refusal code, e.g. NIVEAU_ACCES_INSUFFISANT.")
+    code: str = Field(
+        description="Stable refusal code, e.g. NIVEAU_ACCES_INSUFFISANT (the codes emitted: contracts.refus.CodeRefus; new ones may be added).",
+        examples=[c.value for c in CodeRefus],
+    )
     message: str = Field(description="French message explaining the refusal and what to do.")
-    etape: str = Field(description="Service that refused: referentiel, contrats, affaires, planification.")
+    etape: str = Field(
+        description="Service that refused: passerelle, referentiel, contrats, affaires, planification (contracts.refus.Etape).",
+        examples=[e.value for e in Etape],
+    )
 
 
 class AffaireStatutChangeV1(WireModel):
@@ -126,7 +140,10 @@ class AffaireStatutChangeV1(WireModel):
     type_affaire: TypeAffaire = Field(description="Affaire type.")
     pds: str = Field(description="Full PDS reference.")
     statut: StatutAffaire = Field(description="Coarse status.")
-    etat: str = Field(description="Finer state, e.g. creee, en_attente_intervention, etude_technique, soldee.")
+    etat: str = Field(
+        description="Finer state, e.g. creee, en_attente_intervention, etude_technique, soldee (values: contracts.common.EtatAffaire).",
+        examples=[e.value for e in EtatAffaire],
+    )
     motif: str | None = Field(default=None, description="Reason of the change, in French.")
     express: bool = Field(default=False, description="Express affaire.")
 
@@ -185,7 +202,10 @@ class ReleveEnregistreeV1(WireModel):
 
     pds: str = Field(description="Full PDS reference.")
     releve: Releve = Field(description="The reading.")
-    motif: str = Field(description="Why it was taken: mise_en_service, changement_fournisseur, cyclique, ...")
+    motif: str = Field(
+        description="Why it was taken: mise_en_service, changement_fournisseur, cyclique, ... (values: contracts.common.MotifReleve).",
+        examples=[m.value for m in MotifReleve],
+    )
     titulaire: str | None = Field(default=None, description="Supplier holding the PDS on the reading date.")
     reference_affaire: str | None = Field(default=None, description="Affaire that produced it.")
 
@@ -204,7 +224,10 @@ class FluxC15V1(WireModel):
     """C15-like flux: contractual situation change of a point (entry or exit of a supplier's perimeter)."""
 
     pds: str = Field(description="Full PDS reference.")
-    evenement: str = Field(description="MES, CFNE (CF entrant), CFNS (CF sortant) or RES (cessation).")
+    evenement: str = Field(
+        description="MES, CFNE (CF entrant), CFNS (CF sortant) or RES (cessation) (values: contracts.common.EvenementC15).",
+        examples=[e.value for e in EvenementC15],
+    )
     fournisseur: str = Field(description="Supplier entering or leaving.")
     re_code: str | None = Field(description="Responsable d'équilibre.")
     reference_affaire: str = Field(description="Affaire id.")
@@ -221,7 +244,7 @@ class FluxR15V1(WireModel):
     pds: str = Field(description="Full PDS reference.")
     fournisseur: str | None = Field(description="Supplier holding the point at the reading date.")
     releve: Releve = Field(description="The reading.")
-    motif: str = Field(description="Reason of the reading.")
+    motif: str = Field(description="Reason of the reading (values: contracts.common.MotifReleve).", examples=[m.value for m in MotifReleve])
 
 
 class TeleOperationDemandeeV1(WireModel):
@@ -289,6 +312,9 @@ class RealisationRefuseeV1(WireModel):
 
     reference_affaire: str = Field(description="Affaire reference.")
     pds: str = Field(description="Full PDS reference.")
-    code: str = Field(description="Stable code: REALISATION_DATE_FUTURE, REALISATION_AVANT_DATE_EFFET.")
+    code: str = Field(
+        description="Stable code: REALISATION_DATE_FUTURE, REALISATION_AVANT_DATE_EFFET (contracts.refus.CodeRefus).",
+        examples=[CodeRefus.REALISATION_DATE_FUTURE.value, CodeRefus.REALISATION_AVANT_DATE_EFFET.value],
+    )
     message: str = Field(description="French message saying what is wrong and what to send instead.")
     date_realisation: date | None = Field(default=None, description="Date reported.")

@@ -6,32 +6,24 @@ import uuid
 from typing import TYPE_CHECKING
 
 from contracts.evenements import DemandeQualifieeV1, DemandeRefuseeV1
+from contracts.refus import REFUS_ERREUR_TECHNIQUE, Etape, demande_refusee
 from platform_kit.messaging import FailureHook, HandlerContext
 from platform_kit.store import AggregateStore
 
 if TYPE_CHECKING:
     from platform_kit.runtime import Runtime
 
-ERREUR_TECHNIQUE = "ERREUR_TECHNIQUE"
-MESSAGE_ERREUR_TECHNIQUE = (
-    "Votre demande n'a pas pu être traitée à la suite d'une erreur technique du GRD ; elle a été mise de côté pour "
-    "analyse. Renvoyez-la sous un nouvel identifiant si le GRD ne vous recontacte pas."
-)
+#: Deprecated aliases of contracts.refus.REFUS_ERREUR_TECHNIQUE (kept while services still import them).
+ERREUR_TECHNIQUE = REFUS_ERREUR_TECHNIQUE.code
+MESSAGE_ERREUR_TECHNIQUE = REFUS_ERREUR_TECHNIQUE.message
 
 
-def refus_technique(demande_message_id: uuid.UUID, demande_type: str, pds: str | None, etape: str) -> DemandeRefuseeV1:
+def refus_technique(demande_message_id: uuid.UUID, demande_type: str, pds: str | None, etape: Etape | str) -> DemandeRefuseeV1:
     """The DemandeRefusee ERREUR_TECHNIQUE of a demand given up for good (its original is in the dead letters)."""
-    return DemandeRefuseeV1(
-        demande_message_id=demande_message_id,
-        demande_type=demande_type,
-        pds=pds,
-        code=ERREUR_TECHNIQUE,
-        message=MESSAGE_ERREUR_TECHNIQUE,
-        etape=etape,
-    )
+    return demande_refusee(demande_message_id, demande_type, pds, REFUS_ERREUR_TECHNIQUE, Etape(etape))
 
 
-def failure_hook_for_qualified(rt: Runtime, store: AggregateStore, etape: str) -> FailureHook:
+def failure_hook_for_qualified(rt: Runtime, store: AggregateStore, etape: Etape | str) -> FailureHook:
     """A consumer failure hook for qualified demands: records the refusal in `store` (keyed by the demand id, one
     insert: a second failure of the same demand finds it) and publishes it from there."""
 

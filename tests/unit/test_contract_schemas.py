@@ -6,6 +6,9 @@ from typing import Any
 import pytest
 
 from contracts.catalogue import CATALOGUE
+from contracts.common import EtatAffaire, EtatContractuelPds, EvenementC15, MotifReleve
+from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, DemandeRefuseeV1, FluxC15V1, FluxR15V1, ReleveEnregistreeV1
+from contracts.refus import CodeRefus, Etape
 from contracts.schemas import SNAPSHOT_DIR, current_schemas, snapshot_name
 
 
@@ -82,3 +85,42 @@ def test_every_catalogue_entry_is_versioned_and_every_field_described() -> None:
 
 def test_snapshot_names_cover_the_catalogue() -> None:
     assert {snapshot_name(s) for s in CATALOGUE} <= set(current_schemas())
+
+
+def test_a_string_field_turned_enumeration_is_flagged_as_narrowed() -> None:
+    old = {"properties": {"etat": {"type": "string"}}, "required": ["etat"]}
+    new = {"properties": {"etat": {"enum": ["creee", "soldee"], "type": "string"}}, "required": ["etat"]}
+    assert breaking_changes(old, new) == ["etat: type narrowed ['string'] -> ['enum:creee', 'enum:soldee']"]
+
+
+def test_an_enumeration_value_removed_is_flagged_as_narrowed() -> None:
+    old = {"properties": {"statut": {"$ref": "#/$defs/S"}}, "$defs": {"S": {"enum": ["a", "b"]}}}
+    new = {"properties": {"statut": {"$ref": "#/$defs/S"}}, "$defs": {"S": {"enum": ["a"]}}}
+    assert breaking_changes(old, new) == ["statut: type narrowed ['enum:a', 'enum:b'] -> ['enum:a']"]
+
+
+def test_examples_and_descriptions_added_to_a_string_field_are_not_breaking() -> None:
+    old = {"properties": {"code": {"type": "string", "description": "code"}}, "required": ["code"]}
+    new = {"properties": {"code": {"type": "string", "description": "code (see CodeRefus)", "examples": ["PDS_INCONNU"]}}, "required": ["code"]}
+    assert breaking_changes(old, new) == []
+
+
+def test_refusal_code_and_step_stay_open_strings_listing_every_known_value() -> None:
+    schema = DemandeRefuseeV1.model_json_schema()["properties"]
+    assert schema["code"]["type"] == "string" and "enum" not in schema["code"]
+    assert schema["code"]["examples"] == [c.value for c in CodeRefus]
+    assert schema["etape"]["type"] == "string" and schema["etape"]["examples"] == [e.value for e in Etape]
+
+
+def test_state_fields_stay_open_strings_listing_their_enumeration() -> None:
+    cases = [
+        (AffaireStatutChangeV1, "etat", EtatAffaire),
+        (FluxC15V1, "evenement", EvenementC15),
+        (FluxR15V1, "motif", MotifReleve),
+        (ReleveEnregistreeV1, "motif", MotifReleve),
+    ]
+    for model, field, enum in cases:
+        node = model.model_json_schema()["properties"][field]
+        assert node["type"] == "string" and node["examples"] == [v.value for v in enum], f"{model.__name__}.{field}"
+    contexte = DemandeQualifieeV1.model_json_schema()["$defs"]["ContextePds"]["properties"]["etat"]
+    assert contexte["examples"] == [v.value for v in EtatContractuelPds]
