@@ -1,11 +1,61 @@
-"""Reference data: suppliers (with contact e-mails and demo API secrets), responsables d'équilibre, technician zones."""
+"""Demo identities over the GRD's reference data: each configured supplier with its public demo API secret.
+
+The reference data itself is configuration (`platform_kit.reference`, file `config/reference-grd.toml`) and the
+wire vocabulary is in `contracts.listes`; this module adds only what the demo, the tools and the tests need (the
+demo secrets, the demo operator's) and re-exports the rest for them. Services do not import it.
+"""
 
 from dataclasses import dataclass
+
+from contracts.listes import (
+    MOTIFS_CESSATION,
+    NATURES_RECLAMATION,
+    SERVICES,
+    SOUS_TYPES_DEMANDE_DIVERSE,
+    SOUS_TYPES_INTERVENTION_TECHNIQUE,
+    SOUS_TYPES_RECLAMATION,
+    TYPES_REDEVANCE_COMPTAGE,
+    TYPES_TENSION,
+    USAGES,
+    VERSIONS_BT_PLUS,
+)
+from platform_kit.reference import reference
+
+__all__ = [
+    "FOURNISSEURS",
+    "GRD_EMAIL",
+    "GRD_OPERATEUR_SECRET_DEMO",
+    "MOTIFS_CESSATION",
+    "NATURES_RECLAMATION",
+    "RE_INDEPENDANTS",
+    "SERVICES",
+    "SOUS_TYPES_DEMANDE_DIVERSE",
+    "SOUS_TYPES_INTERVENTION_TECHNIQUE",
+    "SOUS_TYPES_RECLAMATION",
+    "TYPES_REDEVANCE_COMPTAGE",
+    "TYPES_TENSION",
+    "USAGES",
+    "VERSIONS_BT_PLUS",
+    "ZONES",
+    "Fournisseur",
+    "fournisseur",
+    "res_par_segment",
+    "secret_demo",
+    "tous_les_re",
+]
+
+#: The demo GRD operator's HTTP secret (account GRD; platform_kit.auth.DEMO_ACCOUNTS holds its hash).
+GRD_OPERATEUR_SECRET_DEMO = "demo-operateur-grd"
+
+
+def secret_demo(code: str) -> str:
+    """A supplier's public demo HTTP secret (`demo-elec-azur` for ELEC_AZUR); platform_kit.auth.DEMO_ACCOUNTS hashes the shipped ones."""
+    return "demo-" + code.lower().replace("_", "-")
 
 
 @dataclass(frozen=True)
 class Fournisseur:
-    """A supplier known to the GRD."""
+    """A supplier of the reference data, with its demo API secret."""
 
     code: str
     nom: str
@@ -15,20 +65,15 @@ class Fournisseur:
     re_c2: str
 
 
-FOURNISSEURS: tuple[Fournisseur, ...] = (
-    Fournisseur("ELEC_AZUR", "Élec Azur", "flux@elec-azur.example", "demo-elec-azur", "RE_ELECAZUR_C1", "RE_ELECAZUR_C2"),
-    Fournisseur("VOLTA", "Volta Énergie", "operations@volta.example", "demo-volta", "RE_VOLTA_C1", "RE_VOLTA_C2"),
-    Fournisseur("LUMEN", "Lumen", "gestion@lumen.example", "demo-lumen", "RE_LUMEN_C1", "RE_LUMEN_C2"),
-    Fournisseur("WATTPLUS", "Watt Plus", "backoffice@wattplus.example", "demo-wattplus", "RE_WATTPLUS_C1", "RE_WATTPLUS_C2"),
+_REFERENCE = reference()
+
+FOURNISSEURS: tuple[Fournisseur, ...] = tuple(
+    Fournisseur(f.code, f.nom, f.email, secret_demo(f.code), f.re_c1, f.re_c2) for f in _REFERENCE.fournisseurs
 )
-
 #: Independent balance-responsible parties, usable by any supplier.
-RE_INDEPENDANTS: tuple[str, ...] = ("RE_NORDEQUILIBRE_C1", "RE_NORDEQUILIBRE_C2", "RE_SUDBALANCE_C2")
-
-GRD_EMAIL = "equipe-acheminement@grd.example"
-GRD_OPERATEUR_SECRET_DEMO = "demo-operateur-grd"
-
-ZONES: tuple[str, ...] = ("Z01", "Z02", "Z03", "Z04", "Z05")
+RE_INDEPENDANTS: tuple[str, ...] = _REFERENCE.re_independants
+GRD_EMAIL = _REFERENCE.grd_email
+ZONES: tuple[str, ...] = _REFERENCE.zones
 
 
 def fournisseur(code: str) -> Fournisseur | None:
@@ -38,31 +83,9 @@ def fournisseur(code: str) -> Fournisseur | None:
 
 def tous_les_re() -> tuple[str, ...]:
     """Every RE code known to the GRD."""
-    return tuple(r for f in FOURNISSEURS for r in (f.re_c1, f.re_c2)) + RE_INDEPENDANTS
-
-#: The lists a supplier's forms offer (the portal's drop-down lists). Values are what the demands carry.
-SERVICES: tuple[str, ...] = ("BASE", "HPHC", "EJP", "TEMPO", "CU4", "MU4", "LU")
-USAGES: tuple[str, ...] = ("residentiel", "professionnel", "eclairage_public", "agricole")
-MOTIFS_CESSATION: tuple[str, ...] = ("demenagement", "fin_de_contrat_client", "resiliation_fournisseur", "local_vacant", "autre")
-SOUS_TYPES_RECLAMATION: tuple[str, ...] = ("qualite_fourniture", "releve_facturation", "raccordement", "intervention", "accueil", "autre")
-NATURES_RECLAMATION: tuple[str, ...] = ("ecrite", "telephonique")
-SOUS_TYPES_DEMANDE_DIVERSE: tuple[str, ...] = ("information", "duplicata", "donnees_de_comptage", "autre")
-#: Intervention technique sous-types; True when it only needs a meter reading (« présence non obligatoire » possible).
-SOUS_TYPES_INTERVENTION_TECHNIQUE: dict[str, bool] = {
-    "releve_speciale": True,
-    "verification_compteur": False,
-    "changement_compteur": False,
-    "deplacement_compteur": False,
-    "coupure": False,
-    "retablissement": False,
-    "autre": False,
-}
-VERSIONS_BT_PLUS: tuple[str, ...] = ("CU4", "MU4", "CU", "LU", "HTA5", "HTA8")
-TYPES_TENSION: tuple[str, ...] = ("BT", "HTA")
-TYPES_REDEVANCE_COMPTAGE: tuple[str, ...] = ("location", "propriete_client")
+    return _REFERENCE.tous_les_re()
 
 
 def res_par_segment() -> dict[str, tuple[str, ...]]:
     """RE codes by segment suffix: « C1 » for customers > 36 kVA (C1–C4), « C2 » for C5 (≤ 36 kVA)."""
-    res = tous_les_re()
-    return {"C1": tuple(r for r in res if r.endswith("C1")), "C2": tuple(r for r in res if r.endswith("C2"))}
+    return _REFERENCE.res_par_segment()

@@ -46,11 +46,11 @@ from contracts.demandes import DemandeDiverseV1, DemandeReclamationV1
 from contracts.envelope import new_envelope
 from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, NOTIFICATIONS
 from demo_data.generator import generate_many
-from demo_data.reference import FOURNISSEURS
 from devtools import raw_relay
 from devtools.processes import ROOT, Platform
 from platform_kit.clock import aujourdhui_reel
 from platform_kit.kafka_client import kafka_options
+from platform_kit.reference import reference
 from platform_kit.store import partition_name, partition_of
 from services.notifications.domain import message_id_mail
 
@@ -282,7 +282,7 @@ def mixed_demands(count: int, pds_count: int) -> list[tuple[Any, str, str]]:
             )
         else:
             payload = DemandeDiverseV1(pds=p.reference, sous_type="information", observations=f"bench {i}", date_souhaitee=today + timedelta(days=5))
-        out.append((payload, p.reference, p.titulaire or FOURNISSEURS[0].code))
+        out.append((payload, p.reference, p.titulaire or reference().fournisseurs[0].code))
     return out
 
 

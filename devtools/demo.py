@@ -17,10 +17,10 @@ from contracts.envelope import new_envelope
 from contracts.references import reference_affaire
 from contracts.topics import fournisseur_demandes, topics_sortants
 from demo_data.generator import generate_many
-from demo_data.reference import FOURNISSEURS
 from platform_kit.acl import client_env
 from platform_kit.clock import aujourdhui_reel
 from platform_kit.kafka_client import kafka_options
+from platform_kit.reference import reference
 
 
 async def main() -> None:
@@ -28,7 +28,7 @@ async def main() -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     offset = uuid.uuid4().int % 2000
     pds = next(p for p in generate_many(3000, start=1 + offset) if p.segment == "C5" and p.etat == "en_service" and p.compteur["teleoperable"])
-    supplier = next(f.code for f in FOURNISSEURS if f.code != pds.titulaire)
+    supplier = next(f.code for f in reference().fournisseurs if f.code != pds.titulaire)
     demande = DemandeChangementFournisseurV1(
         pds=pds.reference,
         date_effet_souhaitee=aujourdhui_reel() + timedelta(days=7),

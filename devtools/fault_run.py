@@ -52,10 +52,10 @@ from contracts.envelope import Envelope, new_envelope
 from contracts.references import event_id, reference_affaire
 from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ, FLUX_C15, INTERVENTIONS_EVENEMENTS
 from demo_data.generator import PdsGen, generate_many, pds_reference
-from demo_data.reference import FOURNISSEURS
 from devtools.processes import ROOT, SCALABLE, Platform
 from platform_kit.clock import Clock, aujourdhui_reel
 from platform_kit.kafka_client import kafka_options
+from platform_kit.reference import reference
 from platform_kit.store import partition_name, partition_of
 
 SERVICES = SCALABLE
@@ -142,7 +142,7 @@ def _cf(p: PdsGen, jour: date, n: int) -> DemandeChangementFournisseurV1:
 
 
 def _autre(p: PdsGen) -> str:
-    return next(f.code for f in FOURNISSEURS if f.code != p.titulaire)
+    return next(f.code for f in reference().fournisseurs if f.code != p.titulaire)
 
 
 def _amm(p: PdsGen) -> bool:
@@ -214,7 +214,8 @@ def plan_demands(
             if p is None:
                 kind = "demande_diverse"
             else:
-                four = FOURNISSEURS[n % len(FOURNISSEURS)]
+                fournisseurs = reference().fournisseurs
+                four = fournisseurs[n % len(fournisseurs)]
                 mes = DemandeMiseEnServiceV1(
                     pds=p.reference,
                     date_effet_souhaitee=today,
@@ -295,7 +296,7 @@ def plan_demands(
         elif kind == "pds_inconnu":
             ref = pds_reference(900_000_000 + n)
             div = DemandeDiverseV1(pds=ref, sous_type="information", observations="pds inconnu", date_souhaitee=later)
-            plan.append(Planned(kind, "refused", div, ref, FOURNISSEURS[0].code, "PDS_INCONNU"))
+            plan.append(Planned(kind, "refused", div, ref, reference().fournisseurs[0].code, "PDS_INCONNU"))
         elif kind == "annulation_inconnue":
             annul = DemandeAnnulationV1(pds=p.reference, reference_affaire=f"AFF-INCONNUE-{n}")
             plan.append(Planned(kind, "refused", annul, p.reference, p.titulaire, "AFFAIRE_INCONNUE", p))

@@ -50,8 +50,8 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from demo_data.reference import fournisseur
 from platform_kit.kafka_client import kafka_options
+from platform_kit.reference import reference
 
 STAGES = ("referentiel", "affaires", "notifications")
 #: Topic suffixes of one relay run (bench.relay.<run>.<suffix>), 3 partitions each like the platform's.
@@ -310,7 +310,7 @@ class Relay:
             except DuplicateKeyError:
                 await self.db["suivis"].update_one({"_id": suivi["_id"]}, {"$set": {"type_affaire": p["type_affaire"]}})
             return
-        ref = fournisseur(supplier) if supplier else None
+        ref = reference().fournisseur(supplier) if supplier else None
         if ref is None:
             return
         message_id = mail_message_id(env["message_id"])

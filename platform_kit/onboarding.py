@@ -5,7 +5,7 @@
 and read its outbound ones (and letting the passerelle do the reverse); it prints the Kafka password and, with
 `--http`, a new HTTP secret and the `CODE=fournisseur:hash` item to add to GRD_API_ACCOUNTS. `suspend CODE` takes
 the ACLs and the credential away (topics and their data stay; `add` restores access with the same password);
-`remove CODE` also deletes the topics and forgets the password. `demo` onboards the demo suppliers (demo_data).
+`remove CODE` also deletes the topics and forgets the password. `demo` onboards every supplier of the GRD's reference data (platform_kit.reference).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts import topics as t
-from demo_data.reference import FOURNISSEURS
 from platform_kit.acl import Cluster, forget_password, fournisseur_acls, groupe_prefixe_fournisseur, password_for
 from platform_kit.auth import FOURNISSEUR, hash_secret
+from platform_kit.reference import reference
 from platform_kit.topics import create_topics, delete_topics
 
 console = Console()
@@ -104,11 +104,12 @@ def remove_command(code: Annotated[str, typer.Argument(help="Supplier code.")]) 
 
 @app.command("demo")
 def demo_command() -> None:
-    """Onboard every demo supplier (demo_data.reference.FOURNISSEURS)."""
+    """Onboard every supplier of the GRD's reference data (the demo suppliers with the shipped file)."""
     cluster = Cluster()
-    for f in FOURNISSEURS:
+    fournisseurs = reference().fournisseurs
+    for f in fournisseurs:
         add(f.code, cluster)
-    console.print(f"onboarding: {len(FOURNISSEURS)} demo suppliers onboarded ({', '.join(f.code for f in FOURNISSEURS)})")
+    console.print(f"onboarding: {len(fournisseurs)} suppliers of the reference data onboarded ({', '.join(f.code for f in fournisseurs)})")
 
 
 @app.command("list")

@@ -42,9 +42,9 @@ from contracts.evenements import (
     InterventionStatutChangeV1,
     OuvertureAffaireDemandeeV1,
 )
+from contracts.listes import SOUS_TYPES_INTERVENTION_TECHNIQUE
 from contracts.programmation import mode_rendez_vous, planification_libre_service
 from contracts.references import reference_affaire
-from demo_data.reference import SOUS_TYPES_INTERVENTION_TECHNIQUE
 
 ETAPE = "affaires"
 DUREE_CRENEAU_MINUTES = 60

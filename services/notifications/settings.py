@@ -3,7 +3,7 @@
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from demo_data.reference import GRD_EMAIL
+from platform_kit.reference import reference
 from platform_kit.settings import KitSettings
 
 
@@ -36,7 +36,7 @@ class Settings(KitSettings):
         default="Portail fournisseurs GRD <portail-fournisseurs@grd.example>",
         description="From address of every e-mail.",
     )
-    adresse_equipe_grd: str = Field(default=GRD_EMAIL, description="Address of the GRD team (express demands).")
+    adresse_equipe_grd: str = Field(default_factory=lambda: reference().grd_email, description="Address of the GRD team (express demands).")
     transient_budget_s: float = Field(
         default=3600.0,
         gt=0,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from demo_data.reference import ZONES
 from platform_kit import audit
+from platform_kit.reference import reference
 from platform_kit.runtime import Runtime
 from services.planification.api import build_router
 from services.planification.domain import Calendrier
@@ -15,9 +15,9 @@ from services.planification.store import INTERVENTIONS, Creneaux, Places
 
 
 def calendrier(settings: Settings) -> Calendrier:
-    """The capacity model configured by the settings."""
+    """The capacity model configured by the settings, over the GRD's technician zones (its reference data)."""
     return Calendrier(
-        zones=ZONES,
+        zones=reference().zones,
         places_par_defaut=settings.places_par_demi_journee,
         places_par_zone=dict(settings.places_par_zone),
         jours_ouvres=frozenset(settings.jours_ouvres),

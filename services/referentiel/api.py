@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from contracts.common import NiveauAcces
 from platform_kit.auth import OPERATEUR, Principal
+from platform_kit.reference import reference as reference_grd
 from platform_kit.runtime import Runtime
 from platform_kit.vues import TOTAL, Format, paginer, reponse_csv
 from services.referentiel.domain import acces
@@ -27,6 +28,7 @@ def build_router(rt: Runtime, store: ReferentielStore, settings: Settings) -> AP
     """The référentiel's routes, authenticated by HTTP Basic (a supplier only ever acts as itself)."""
     router = APIRouter(tags=["referentiel"])
     Appelant = Annotated[Principal, Depends(rt.auth)]
+    res_par_segment = reference_grd().res_par_segment()
 
     async def tracer(principal: Principal, action: str, pds: str | None, niveau: str | None, resultat: str, detail: Any = None) -> None:
         await store.audit.consultation(principal, action, resultat, pds=pds, niveau=niveau, detail=detail)
@@ -149,6 +151,6 @@ def build_router(rt: Runtime, store: ReferentielStore, settings: Settings) -> AP
     async def listes(principal: Appelant) -> Any:
         """The reference lists a demand form needs: REs by segment, sous-types, motifs, services, usages, demand types, slot modes."""
         await tracer(principal, "listes", None, None, "servie")
-        return listes_de_reference()
+        return listes_de_reference(res_par_segment)
 
     return router

@@ -23,6 +23,7 @@ from contracts.references import event_id
 from contracts.topics import CONTRATS_EVENEMENTS, DEMANDES, INTERVENTIONS_EVENEMENTS
 from platform_kit.clock import FUSEAU
 from platform_kit.messaging import HandlerContext, Outgoing
+from platform_kit.reference import reference
 from platform_kit.runtime import Runtime
 from platform_kit.store import Loaded
 from services.referentiel.domain import acces
@@ -61,6 +62,7 @@ class Handlers:
         self.rt = rt
         self.store = store
         self.settings = settings
+        self.adresse_grd = reference().grd_email
 
     def register(self) -> None:
         """Create the three consumers and register every handler."""
@@ -128,8 +130,8 @@ class Handlers:
         await self.rt.create(self.store.demandes, str(env.message_id), state, ctx, [evt])
 
     async def demande_sans_pds(self, ctx: HandlerContext, demande: d.DemandeSansPdsV1) -> None:
-        """Demands without a PDS are never handled here: refuse, pointing to the GRD's e-mail channel."""
-        await self._refuser(ctx, None, acces.refus_sans_pds())
+        """Demands without a PDS are never handled here: refuse, pointing to the GRD team's address (its reference data)."""
+        await self._refuser(ctx, None, acces.refus_sans_pds(self.adresse_grd))
 
     async def demande(self, ctx: HandlerContext, demande: WireModel) -> None:
         """Check the acting supplier's access level on the PDS; qualify the demand or refuse it."""

@@ -133,7 +133,8 @@ def test_levels_default_to_aucun_and_keep_the_strongest_declaration() -> None:
 
 
 def test_fixed_refusals_have_codes_and_french_messages() -> None:
-    assert acces.refus_sans_pds().code == "DEMANDE_SANS_PDS" and "equipe-acheminement@grd.example" in acces.refus_sans_pds().message
+    refus = acces.refus_sans_pds("acheminement@autre-grd.example")
+    assert refus.code == "DEMANDE_SANS_PDS" and "acheminement@autre-grd.example" in refus.message
     assert acces.refus_pds_inconnu("X").code == "PDS_INCONNU"
     assert acces.refus_fournisseur_absent().code == "FOURNISSEUR_ABSENT"
     assert acces.refus_message_invalide("T", "pds: manquant").code == "MESSAGE_INVALIDE"

@@ -8,7 +8,6 @@ from datetime import date, datetime
 from contracts import demandes as d
 from contracts.base import WireModel
 from contracts.common import NiveauAcces
-from demo_data.reference import GRD_EMAIL
 from services.referentiel.domain.commun import LIBELLES_NIVEAUX, Refus, State, au_moins, iso, plus_fort
 
 #: The level each demand type needs; CF and MES carry their contrat conclu inline.
@@ -112,12 +111,12 @@ def declarer_acces(state: State, fournisseur: str, decl: d.DeclarationAccesV1, t
     return _avec_declaration(state, fournisseur, decl.niveau, detail)
 
 
-def refus_sans_pds() -> Refus:
-    """The refusal of a demand without PDS (chantier, provisoire), pointing to the GRD's e-mail channel."""
+def refus_sans_pds(adresse_grd: str) -> Refus:
+    """The refusal of a demand without PDS (chantier, provisoire), pointing to the GRD team's address."""
     return Refus(
         "DEMANDE_SANS_PDS",
         "Les demandes sans PDS (raccordement de chantier, branchement provisoire) ne sont pas traitées par la plateforme : "
-        f"adressez votre demande par e-mail à l'équipe acheminement du GRD ({GRD_EMAIL}).",
+        f"adressez votre demande par e-mail à l'équipe acheminement du GRD ({adresse_grd}).",
     )
 
 
