@@ -9,7 +9,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from demo_data.reference import FOURNISSEURS, fournisseur
+from platform_kit.reference import reference
 from platform_kit.store import AggregateStore, partition_of
 
 MAILS = "mails"
@@ -37,14 +37,14 @@ class Destinataires:
         if doc and doc.get("email"):
             adresse: str | None = str(doc["email"])
         else:
-            ref = fournisseur(code)
+            ref = reference().fournisseur(code)
             adresse = ref.email if ref else None
         self._cache[code] = (now, adresse)
         return adresse
 
     async def seed(self) -> int:
         """Upsert the reference suppliers' addresses in one bulk write; return how many were written."""
-        ops = [UpdateOne({"_id": f.code}, {"$set": {"email": f.email, "nom": f.nom}}, upsert=True) for f in FOURNISSEURS]
+        ops = [UpdateOne({"_id": f.code}, {"$set": {"email": f.email, "nom": f.nom}}, upsert=True) for f in reference().fournisseurs]
         result = await self.collection.bulk_write(ops, ordered=False)
         return result.upserted_count + result.modified_count
 
