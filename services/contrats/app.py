@@ -5,9 +5,9 @@ from fastapi import FastAPI
 from contracts.common import StatutAffaire
 from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.topics import AFFAIRES_EVENEMENTS, INTERVENTIONS_EVENEMENTS, QUALIFIEES_CONTRATS
-from demo_data.reference import FOURNISSEURS, tous_les_re
 from platform_kit import audit
 from platform_kit.outcomes import failure_hook_for_qualified
+from platform_kit.reference import reference
 from platform_kit.runtime import Runtime
 from services.contrats.api import router
 from services.contrats.domain import TYPES_TRAITES, Regles
@@ -18,12 +18,13 @@ from services.contrats.store import contrats_store
 
 def regles_depuis(settings: Settings) -> Regles:
     """The processes' policy from the settings and the GRD's reference data."""
+    grd = reference()
     return Regles(
         horizon_jours=settings.horizon_date_effet_jours,
         delai_cf_jours=settings.delai_cf_jours,
         durees_minutes=dict(settings.durees_intervention_minutes),
-        res_connus=tous_les_re(),
-        re_par_defaut={f.code: (f.re_c1, f.re_c2) for f in FOURNISSEURS},
+        res_connus=grd.tous_les_re(),
+        re_par_defaut=grd.re_par_defaut(),
     )
 
 
