@@ -5,6 +5,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml ./
 COPY contracts ./contracts
 COPY platform_kit ./platform_kit
+# The shipped reference data (the demo GRD's); compose mounts the GRD's own over it (or GRD_REFERENCE_FILE names one).
+COPY config ./config
 COPY demo_data ./demo_data
 COPY services ./services
 COPY simulators ./simulators
