@@ -11,8 +11,9 @@ from typing import Any
 
 from contracts.common import StatutAffaire, StatutIntervention
 from contracts.envelope import Envelope
-from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, DemandeRefuseeV1, InterventionStatutChangeV1
+from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.references import event_id
+from contracts.refus import CodeRefus, Etape, Refus, demande_refusee
 from platform_kit.messaging import HandlerContext, Outgoing
 from platform_kit.runtime import Runtime
 from platform_kit.store import AggregateStore, ConcurrencyConflict, Loaded, UnitOfWork
@@ -20,7 +21,6 @@ from services.contrats.domain import (
     TYPES_TRAITES,
     Decision,
     EtatPds,
-    Refus,
     Regles,
     annuler,
     decider_demande,
@@ -80,21 +80,14 @@ class Handlers:
         fournisseur = ctx.envelope.fournisseur
         if not fournisseur:
             resultat: Decision | Refus | None = Refus(
-                "MESSAGE_INVALIDE", "Le fournisseur demandeur n'est pas identifié : renvoyez la demande avec votre code."
+                CodeRefus.MESSAGE_INVALIDE, "Le fournisseur demandeur n'est pas identifié : renvoyez la demande avec votre code."
             )
         else:
             resultat = decider_demande(etat, q, fournisseur, self.today(), self.regles)
         if resultat is None:
             return
         if isinstance(resultat, Refus):
-            refus = DemandeRefuseeV1(
-                demande_message_id=q.demande_message_id,
-                demande_type=q.demande_type,
-                pds=q.contexte.pds,
-                code=resultat.code,
-                message=resultat.message,
-                etape="contrats",
-            )
+            refus = demande_refusee(q.demande_message_id, q.demande_type, q.contexte.pds, resultat, Etape.CONTRATS)
             await self._commit(loaded, etat.model_dump(mode="json"), ctx, [ctx.emit(refus)])
             return
         await self._commit(loaded, resultat.etat.model_dump(mode="json"), ctx, self._sortants(ctx, resultat))
@@ -211,12 +204,6 @@ class Handlers:
             demande_id = uuid.UUID(str(env.payload.get("demande_message_id")))
         except ValueError:
             return []
-        refus = DemandeRefuseeV1(
-            demande_message_id=demande_id,
-            demande_type=str(demande_type),
-            pds=env.key,
-            code="MESSAGE_INVALIDE",
-            message=f"La demande qualifiée est invalide ({detail}) : renvoyez une demande complète.",
-            etape="contrats",
-        )
+        invalide = Refus(CodeRefus.MESSAGE_INVALIDE, f"La demande qualifiée est invalide ({detail}) : renvoyez une demande complète.")
+        refus = demande_refusee(demande_id, str(demande_type), env.key, invalide, Etape.CONTRATS)
         return [HandlerContext(env, f"{self.rt.settings.service_name}.demandes").emit(refus)]

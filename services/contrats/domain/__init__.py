@@ -11,6 +11,7 @@ One module per process of the guide, each rule a small named check (`verifier_â€
 - `commun`: the aggregate (`EtatPds`, `Contrat`, `Changement`), `Refus`, `Regles`, `Decision`.
 """
 
+from contracts.refus import Refus
 from services.contrats.domain.commun import (
     ACTIFS,
     Changement,
@@ -19,7 +20,6 @@ from services.contrats.domain.commun import (
     Decision,
     Effet,
     EtatPds,
-    Refus,
     Regles,
     contrat_actif,
     etat_initial,

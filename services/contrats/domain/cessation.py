@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contracts.common import EtatContrat, OperationTechnique, TypeAffaire
 from contracts.demandes import DemandeCessationV1
-from services.contrats.domain.commun import Decision, EtatPds, Refus, Regles, premier
+from contracts.refus import Refus
+from services.contrats.domain.commun import Decision, EtatPds, Regles, premier
 from services.contrats.domain.contexte import ContexteDemande
 from services.contrats.domain.date_effet import verifier_date_effet
 from services.contrats.domain.echeances import planifier

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contracts.common import OperationTechnique, TypeAffaire
 from contracts.demandes import DemandeChangementFournisseurV1
-from services.contrats.domain.commun import Contrat, Decision, EtatPds, Refus, Regles, contrat_actif, premier
+from contracts.refus import CodeRefus, Refus
+from services.contrats.domain.commun import Contrat, Decision, EtatPds, Regles, contrat_actif, premier
 from services.contrats.domain.contexte import ContexteDemande
 from services.contrats.domain.date_effet import verifier_date_effet
 from services.contrats.domain.echeances import planifier
@@ -24,7 +25,7 @@ def verifier_occupant_inchange(demande: DemandeChangementFournisseurV1) -> Refus
     une demande de Mise en Service »."""
     if demande.changement_occupant:
         return Refus(
-            "CF_CHANGEMENT_OCCUPANT",
+            CodeRefus.CF_CHANGEMENT_OCCUPANT,
             "L'occupant change : un changement de fournisseur n'est pas possible, faites une demande de mise en service.",
         )
     return None
@@ -34,7 +35,7 @@ def verifier_pas_deja_titulaire(actuel: Contrat | None, fournisseur: str) -> Ref
     """CF_DEJA_TITULAIRE: a supplier does not change to itself."""
     if actuel is not None and actuel.titulaire == fournisseur:
         return Refus(
-            "CF_DEJA_TITULAIRE",
+            CodeRefus.CF_DEJA_TITULAIRE,
             "Vous êtes déjà titulaire du contrat de ce PDS : aucun changement de fournisseur n'est nécessaire.",
         )
     return None
@@ -44,7 +45,7 @@ def verifier_contrat_en_service(actuel: Contrat | None) -> Refus | None:
     """CF_PDS_SANS_CONTRAT: a CF takes over a contract in force; a PDS without one is a mise en service."""
     if actuel is None:
         return Refus(
-            "CF_PDS_SANS_CONTRAT",
+            CodeRefus.CF_PDS_SANS_CONTRAT,
             "Ce PDS n'a pas de contrat en service : un changement de fournisseur est impossible, faites une mise en service.",
         )
     return None
@@ -60,7 +61,7 @@ def verifier_iso(demande: DemandeChangementFournisseurV1, actuel: Contrat) -> Re
     )
     if non_iso:
         return Refus(
-            "CF_NON_ISO",
+            CodeRefus.CF_NON_ISO,
             f"Un changement de fournisseur reprend le service ({actuel.service}) et la puissance souscrite "
             f"({actuel.puissance_souscrite_kva} kVA) du contrat en cours : un changement de puissance ou de tarif est une "
             "seconde demande, acceptée une fois l'affaire de changement de fournisseur soldée.",

@@ -1,4 +1,4 @@
-"""Shared vocabulary of the contract processes: the PDS aggregate, refusals, policy, decisions and small lookups."""
+"""Shared vocabulary of the contract processes: the PDS aggregate, policy, decisions and small lookups (`Refus` is `contracts.refus`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from contracts.base import WireModel
 from contracts.common import Contact, ContratConclu, EtatContrat, OperationTechnique, ParametresBtPlus, Releve, Segment
 from contracts.demandes import DemandeCessationV1, DemandeChangementFournisseurV1, DemandeMiseEnServiceV1, DemandeModificationContratV1
 from contracts.evenements import ContextePds
+from contracts.refus import Refus
 
 #: The states of a contract in force (it ends when another one enters or when it is ceased).
 ACTIFS = (EtatContrat.EN_SERVICE, EtatContrat.EN_COURS_DE_MODIFICATION, EtatContrat.EN_COURS_DE_CESSATION)
@@ -70,14 +71,6 @@ class EtatPds(BaseModel):
     cf_non_soldees: dict[str, str] = Field(default_factory=dict)
     derniere_releve: Releve | None = None
     prochaine_echeance: date | None = None
-
-
-@dataclass(frozen=True)
-class Refus:
-    """A refused demand: stable code and French message saying what is wrong and what to do."""
-
-    code: str
-    message: str
 
 
 @dataclass(frozen=True)

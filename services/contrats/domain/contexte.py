@@ -20,7 +20,7 @@ from contracts.demandes import (
 )
 from contracts.evenements import ContextePds, DemandeQualifieeV1
 from contracts.references import reference_affaire
-from services.contrats.domain.commun import Refus
+from contracts.refus import CodeRefus, Refus
 
 #: The demand types the contract processes decide, with their wire model.
 MODELES: dict[str, type[WireModel]] = {
@@ -70,7 +70,7 @@ def lire_demande(qualifiee: DemandeQualifieeV1, fournisseur: str, jour: date) ->
         demande = modele.model_validate(qualifiee.demande)
     except ValidationError as exc:
         champs = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
-        return Refus("MESSAGE_INVALIDE", f"La demande est incomplète ou invalide ({champs}) : corrigez-la et renvoyez-la.")
+        return Refus(CodeRefus.MESSAGE_INVALIDE, f"La demande est incomplète ou invalide ({champs}) : corrigez-la et renvoyez-la.")
     return ContexteDemande(
         demande=demande,
         demande_message_id=qualifiee.demande_message_id,

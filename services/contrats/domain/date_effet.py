@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from services.contrats.domain.commun import Refus, Regles, premier
+from contracts.refus import CodeRefus, Refus
+from services.contrats.domain.commun import Regles, premier
 
 
 def verifier_date_non_passee(date_effet: date, jour: date) -> Refus | None:
     """DATE_EFFET_PASSEE: a change takes effect on its date d'effet, never before, so that date cannot be in the past."""
     if date_effet < jour:
         return Refus(
-            "DATE_EFFET_PASSEE",
+            CodeRefus.DATE_EFFET_PASSEE,
             f"La date d'effet {date_effet:%d/%m/%Y} est passée : indiquez une date à partir d'aujourd'hui ({jour:%d/%m/%Y}).",
         )
     return None
@@ -26,7 +27,7 @@ def verifier_delai_cf(date_effet: date, jour: date, regles: Regles) -> Refus | N
     if regles.delai_cf_jours is not None and date_effet > jour + timedelta(days=regles.delai_cf_jours):
         limite = jour + timedelta(days=regles.delai_cf_jours)
         return Refus(
-            "DATE_EFFET_CF_HORS_DELAI",
+            CodeRefus.DATE_EFFET_CF_HORS_DELAI,
             f"Un changement de fournisseur prend effet sous {regles.delai_cf_jours} jours (Code de la consommation "
             f"L224-14) : indiquez une date d'effet au plus tard le {limite:%d/%m/%Y}.",
         )
@@ -38,7 +39,7 @@ def verifier_horizon(date_effet: date, jour: date, regles: Regles) -> Refus | No
     if date_effet > jour + timedelta(days=regles.horizon_jours):
         limite = jour + timedelta(days=regles.horizon_jours)
         return Refus(
-            "DATE_EFFET_TROP_LOINTAINE",
+            CodeRefus.DATE_EFFET_TROP_LOINTAINE,
             f"La date d'effet {date_effet:%d/%m/%Y} est trop lointaine : indiquez une date au plus tard le {limite:%d/%m/%Y}.",
         )
     return None

@@ -13,9 +13,10 @@ from contracts.demandes import (
     DemandeModificationREV1,
 )
 from contracts.evenements import DemandeQualifieeV1
+from contracts.refus import Refus
 from services.contrats.domain.cessation import cessation
 from services.contrats.domain.changement_fournisseur import changement_fournisseur
-from services.contrats.domain.commun import Decision, EtatPds, Refus, Regles
+from services.contrats.domain.commun import Decision, EtatPds, Regles
 from services.contrats.domain.contexte import ContexteDemande, lire_demande
 from services.contrats.domain.mise_en_service import mise_en_service
 from services.contrats.domain.modification import modification_contrat, modification_re

@@ -8,7 +8,8 @@ from typing import Any
 from contracts.common import ChoixReleve, Contact, ModaliteIntervention, ModeIntervention, OperationTechnique
 from contracts.evenements import BesoinIntervention, ContextePds
 from contracts.programmation import mode_rendez_vous, planification_libre_service
-from services.contrats.domain.commun import Contractuelle, Refus, Regles, premier
+from contracts.refus import CodeRefus, Refus
+from services.contrats.domain.commun import Contractuelle, Regles, premier
 from services.contrats.domain.contexte import ContexteDemande
 
 
@@ -75,7 +76,7 @@ def verifier_demandeur(demandeur: Contact | None) -> Refus | None:
     """DEMANDEUR_MANQUANT: « il est impératif de saisir l'intégralité des coordonnées personnelles du demandeur »."""
     if demandeur is None:
         return Refus(
-            "DEMANDEUR_MANQUANT",
+            CodeRefus.DEMANDEUR_MANQUANT,
             "Les coordonnées du demandeur (nom, prénom, téléphone) sont obligatoires : complétez le champ « demandeur » "
             "et renvoyez la demande.",
         )
@@ -91,7 +92,7 @@ def verifier_modalite_teleoperation(besoin: BesoinIntervention | None, demande: 
     """MODALITE_INTERVENTION_MANQUANTE: on an AMM meter done by TO the supplier chooses « standard ou urgent »."""
     if par_teleoperation(besoin) and demande.modalite_intervention is None:
         return Refus(
-            "MODALITE_INTERVENTION_MANQUANTE",
+            CodeRefus.MODALITE_INTERVENTION_MANQUANTE,
             "Ce compteur communicant est télé-opéré : indiquez la modalité d'intervention « standard » ou « urgent ».",
         )
     return None
@@ -101,7 +102,7 @@ def verifier_configuration_teleoperation(besoin: BesoinIntervention | None, dema
     """CONFIGURATION_MANQUANTE: a CF done by TO says « la configuration demandée » of the meter."""
     if par_teleoperation(besoin) and demande.configuration_demandee is None:
         return Refus(
-            "CONFIGURATION_MANQUANTE",
+            CodeRefus.CONFIGURATION_MANQUANTE,
             "Pour un changement de fournisseur par télé-opération, indiquez la configuration demandée du compteur.",
         )
     return None

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from contracts.common import EtatContrat, OperationTechnique, TypeAffaire
 from contracts.demandes import DemandeModificationContratV1, DemandeModificationREV1
 from contracts.programmation import etude_technique_requise
-from services.contrats.domain.commun import Contrat, Decision, EtatPds, Refus, Regles, premier
+from contracts.refus import CodeRefus, Refus
+from services.contrats.domain.commun import Contrat, Decision, EtatPds, Regles, premier
 from services.contrats.domain.contexte import ContexteDemande
 from services.contrats.domain.date_effet import verifier_date_effet
 from services.contrats.domain.echeances import planifier
@@ -22,7 +23,7 @@ from services.contrats.domain.titulaire import contrat_du_titulaire
 def verifier_nouveau_re(contrat: Contrat, re_code: str) -> Refus | None:
     """MODIFICATION_VIDE: a change of RE names another RE than the contract's."""
     if contrat.re_code == re_code:
-        return Refus("MODIFICATION_VIDE", f"Le responsable d'équilibre est déjà {re_code} : rien à modifier.")
+        return Refus(CodeRefus.MODIFICATION_VIDE, f"Le responsable d'équilibre est déjà {re_code} : rien à modifier.")
     return None
 
 
@@ -81,7 +82,7 @@ def verifier_cf_soldee(etat: EtatPds, fournisseur: str) -> Refus | None:
     cf_en_cours = [r for r, t in etat.cf_non_soldees.items() if t == fournisseur]
     if cf_en_cours:
         return Refus(
-            "MODIFICATION_AVANT_SOLDE_CF",
+            CodeRefus.MODIFICATION_AVANT_SOLDE_CF,
             f"L'affaire de changement de fournisseur {cf_en_cours[0]} n'est pas soldée : la modification de puissance ou "
             "de tarif sera acceptée une fois cette affaire soldée.",
         )
@@ -92,7 +93,7 @@ def verifier_modification_non_vide(m: Modifications) -> Refus | None:
     """MODIFICATION_VIDE: a modification of contract gives at least one new value."""
     if m.vide:
         return Refus(
-            "MODIFICATION_VIDE",
+            CodeRefus.MODIFICATION_VIDE,
             "La demande ne change ni le service, ni la puissance souscrite, ni l'usage, ni les paramètres BT > 36 kVA "
             "(version, type de tension, redevance de comptage) : indiquez au moins une nouvelle valeur.",
         )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contracts.common import ParametresBtPlus, Segment
-from services.contrats.domain.commun import Refus, Regles, premier
+from contracts.refus import CodeRefus, Refus
+from services.contrats.domain.commun import Regles, premier
 
 #: The highest puissance souscrite of a C5 point (BT ≤ 36 kVA).
 SEUIL_BT_KVA = 36.0
@@ -17,7 +18,7 @@ def suffixe_re(segment: Segment | None) -> str:
 def verifier_re_connu(re_code: str, regles: Regles) -> Refus | None:
     """RE_INCONNU: the RE is chosen from the GRD's list (« affichera les différents RE possibles dans une liste déroulante »)."""
     if re_code not in regles.res_connus:
-        return Refus("RE_INCONNU", f"Le responsable d'équilibre {re_code} est inconnu du GRD : choisissez un RE de la liste.")
+        return Refus(CodeRefus.RE_INCONNU, f"Le responsable d'équilibre {re_code} est inconnu du GRD : choisissez un RE de la liste.")
     return None
 
 
@@ -26,7 +27,7 @@ def verifier_re_du_segment(re_code: str, segment: Segment | None) -> Refus | Non
     attendu = suffixe_re(segment)
     if not re_code.endswith(attendu):
         return Refus(
-            "RE_SEGMENT_INCOMPATIBLE",
+            CodeRefus.RE_SEGMENT_INCOMPATIBLE,
             f"Le responsable d'équilibre {re_code} ne correspond pas au segment du PDS ({segment}) : "
             f"choisissez un RE dont le code se termine par « {attendu} ».",
         )
@@ -50,7 +51,7 @@ def verifier_re_indique_bt_plus(re_code: str | None, segment: Segment | None) ->
     """RE_MANQUANT: « Pour les contrats BT+ et HTA, indiquer en plus … le Responsable d'Equilibre »: no default above 36 kVA."""
     if re_code is None and suffixe_re(segment) == "C1":
         return Refus(
-            "RE_MANQUANT",
+            CodeRefus.RE_MANQUANT,
             "Pour un contrat BT > 36 kVA ou HTA, indiquez le responsable d'équilibre (code se terminant par « C1 »).",
         )
     return None
@@ -59,7 +60,7 @@ def verifier_re_indique_bt_plus(re_code: str | None, segment: Segment | None) ->
 def verifier_re_retenu(re_code: str | None, segment: Segment | None, regles: Regles) -> Refus | None:
     """RE_INCONNU when no RE is given nor known for the supplier; otherwise the RE checks of `verifier_re`."""
     if not re_code:
-        return Refus("RE_INCONNU", "Aucun responsable d'équilibre connu pour ce fournisseur : indiquez-en un.")
+        return Refus(CodeRefus.RE_INCONNU, "Aucun responsable d'équilibre connu pour ce fournisseur : indiquez-en un.")
     return verifier_re(re_code, segment, regles)
 
 
@@ -68,7 +69,7 @@ def verifier_parametres_bt_plus(segment: Segment | None, parametres: ParametresB
     redevance de comptage »."""
     if segment not in (Segment.C5, None) and parametres is None:
         return Refus(
-            "PARAMETRES_BT_PLUS_MANQUANTS",
+            CodeRefus.PARAMETRES_BT_PLUS_MANQUANTS,
             "Pour un contrat BT > 36 kVA ou HTA, indiquez la version, le type de tension et le type de redevance de comptage.",
         )
     return None
@@ -78,7 +79,7 @@ def verifier_puissance_du_segment(segment: Segment | None, puissance: float | No
     """PUISSANCE_HORS_SEGMENT: a C5 point is BT ≤ 36 kVA; more needs a connection study with the GRD."""
     if segment == Segment.C5 and puissance is not None and puissance > SEUIL_BT_KVA:
         return Refus(
-            "PUISSANCE_HORS_SEGMENT",
+            CodeRefus.PUISSANCE_HORS_SEGMENT,
             f"Une puissance de {puissance} kVA dépasse 36 kVA, le maximum d'un point C5 : une étude de raccordement est "
             "nécessaire, contactez le GRD.",
         )

@@ -6,14 +6,15 @@ from datetime import date
 
 from contracts.common import ChoixReleve, IndexCadran, NatureReleve, Releve, Segment
 from contracts.evenements import ContextePds
-from services.contrats.domain.commun import Contractuelle, Refus, premier
+from contracts.refus import CodeRefus, Refus
+from services.contrats.domain.commun import Contractuelle, premier
 
 
 def verifier_autoreleve_c5(demande: Contractuelle, segment: Segment | None) -> Refus | None:
     """AUTORELEVE_HORS_C5: « Le fournisseur saisit les index réels qu'il obtient auprès de son client (C5 uniquement) »."""
     if demande.choix_releve == ChoixReleve.AUTORELEVE and segment != Segment.C5:
         return Refus(
-            "AUTORELEVE_HORS_C5",
+            CodeRefus.AUTORELEVE_HORS_C5,
             "L'autorelève n'est possible que pour les clients C5 (≤ 36 kVA) : choisissez l'estimation ou une relève spéciale.",
         )
     return None
@@ -23,7 +24,7 @@ def verifier_index_autoreleve(demande: Contractuelle) -> Refus | None:
     """AUTORELEVE_INDEX_MANQUANT: « Le fournisseur doit renseigner la date de l'autorelève ainsi que l'index courant »."""
     if demande.choix_releve == ChoixReleve.AUTORELEVE and (not demande.index_autoreleve or demande.date_autoreleve is None):
         return Refus(
-            "AUTORELEVE_INDEX_MANQUANT",
+            CodeRefus.AUTORELEVE_INDEX_MANQUANT,
             "Pour une autorelève, indiquez l'index relevé chez le client et la date de cette relève.",
         )
     return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contracts.common import Contact, EtatContrat, NiveauAcces, ParametresBtPlus
 from contracts.demandes import DemandeChangementFournisseurV1, DemandeMiseEnServiceV1
-from services.contrats.domain.commun import Contrat, EtatPds, Refus
+from contracts.refus import CodeRefus, Refus
+from services.contrats.domain.commun import Contrat, EtatPds
 from services.contrats.domain.contexte import ContexteDemande
 
 #: The demands that subscribe a contract; both declare the contrat conclu inline.
@@ -17,7 +18,7 @@ def verifier_niveau_contrat_conclu(niveau: NiveauAcces) -> Refus | None:
     """NIVEAU_ACCES_INSUFFISANT: only the level « contrat conclu » may subscribe (CF or MES); a defensive re-check."""
     if _NIVEAUX.index(niveau) < _NIVEAUX.index(NiveauAcces.CONTRAT_CONCLU):
         return Refus(
-            "NIVEAU_ACCES_INSUFFISANT",
+            CodeRefus.NIVEAU_ACCES_INSUFFISANT,
             "La souscription exige le niveau « contrat conclu » : déclarez le contrat signé avec le client (référence et date).",
         )
     return None
@@ -27,7 +28,7 @@ def verifier_aucune_souscription_en_cours(etat: EtatPds) -> Refus | None:
     """SOUSCRIPTION_EN_COURS: one subscription at a time on a PDS (a second CF or MES waits for the first one's outcome)."""
     if any(c.etat == EtatContrat.EN_COURS_DE_SOUSCRIPTION for c in etat.contrats):
         return Refus(
-            "SOUSCRIPTION_EN_COURS",
+            CodeRefus.SOUSCRIPTION_EN_COURS,
             "Une souscription est déjà en cours sur ce PDS : attendez son aboutissement ou son annulation avant d'en demander une autre.",
         )
     return None

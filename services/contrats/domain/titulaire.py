@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contracts.common import EtatContrat
-from services.contrats.domain.commun import Contrat, EtatPds, Refus, contrat_actif
+from contracts.refus import CodeRefus, Refus
+from services.contrats.domain.commun import Contrat, EtatPds, contrat_actif
 
 
 def verifier_titulaire(etat: EtatPds, fournisseur: str) -> Refus | None:
@@ -13,17 +14,17 @@ def verifier_titulaire(etat: EtatPds, fournisseur: str) -> Refus | None:
         return None
     if any(c.titulaire == fournisseur and c.etat == EtatContrat.EN_COURS_DE_SOUSCRIPTION for c in etat.contrats):
         return Refus(
-            "OPERATION_EN_COURS",
+            CodeRefus.OPERATION_EN_COURS,
             "Votre contrat sur ce PDS est en cours de souscription : attendez sa mise en service pour le modifier ou le cesser.",
         )
-    return Refus("NON_TITULAIRE", "Vous n'êtes pas titulaire du contrat de ce PDS : seul le titulaire peut le modifier ou le cesser.")
+    return Refus(CodeRefus.NON_TITULAIRE, "Vous n'êtes pas titulaire du contrat de ce PDS : seul le titulaire peut le modifier ou le cesser.")
 
 
 def verifier_aucun_changement_en_cours(contrat: Contrat) -> Refus | None:
     """OPERATION_EN_COURS: one modification or cessation at a time (the pending one completes or is cancelled first)."""
     if contrat.etat != EtatContrat.EN_SERVICE:
         return Refus(
-            "OPERATION_EN_COURS",
+            CodeRefus.OPERATION_EN_COURS,
             "Une modification ou une cessation de ce contrat est déjà en cours : attendez son aboutissement ou annulez-la.",
         )
     return None
