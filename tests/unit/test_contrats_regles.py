@@ -8,7 +8,7 @@ import pytest
 
 from contracts.common import EtatContrat, ModeIntervention, NiveauAcces, OperationTechnique, Segment
 from contracts.demandes import DemandeChangementFournisseurV1, DemandeModificationContratV1
-from contracts.evenements import BesoinIntervention, CompteurInfo, ContextePds, DemandeQualifieeV1
+from contracts.evenements import BesoinIntervention, DemandeQualifieeV1
 from contracts.references import reference_affaire
 from contracts.refus import CodeRefus, Refus
 from services.contrats.domain import Contrat, EtatPds, Regles, lire_demande
@@ -19,24 +19,10 @@ from services.contrats.domain.modification import modifications, verifier_cf_sol
 from services.contrats.domain.parametres import re_par_defaut, verifier_re, verifier_re_indique_bt_plus
 from services.contrats.domain.souscription import verifier_niveau_contrat_conclu
 from services.contrats.domain.titulaire import contrat_du_titulaire
+from tests.unit.test_contrats_domain import DEMANDEUR, PDS, contexte
 
 JOUR = date(2026, 11, 30)
-PDS = "30000000000042EC1"
 REGLES = Regles(res_connus=("RE_VOLTA_C1", "RE_VOLTA_C2", "RE_LUMEN_C2"), re_par_defaut={"VOLTA": ("RE_VOLTA_C1", "RE_VOLTA_C2")})
-DEMANDEUR = {"nom": "BERNARD", "prenom": "Anne", "telephone": "0145000000"}
-
-
-def contexte_pds() -> ContextePds:
-    return ContextePds(
-        pds=PDS,
-        segment=Segment.C5,
-        niveau_tension="BT",
-        etat="en_service",
-        coupe_pour_non_paiement=False,
-        zone="Z01",
-        compteur=CompteurInfo(reference="CPT1", amm=True, localisation="exterieur", mode_releve="telereleve", teleoperable=True),
-        titulaire="VOLTA",
-    )
 
 
 def cf(**kw: object) -> DemandeChangementFournisseurV1:
@@ -65,7 +51,7 @@ def test_a_qualified_demand_is_read_once_into_a_typed_frozen_context() -> None:
         demande_type="DemandeChangementFournisseur",
         demande=cf().model_dump(mode="json"),
         niveau_acces=NiveauAcces.CONTRAT_CONCLU,
-        contexte=contexte_pds(),
+        contexte=contexte(amm=True),
     )
     ctx = lire_demande(q, "LUMEN", JOUR)
     assert not isinstance(ctx, Refus) and ctx is not None
@@ -82,7 +68,7 @@ def test_reading_a_demand_names_the_invalid_fields_and_ignores_other_types() -> 
         demande_type="DemandeCessation",
         demande={"pds": PDS, "choix_releve": "estimation"},
         niveau_acces=NiveauAcces.TITULAIRE,
-        contexte=contexte_pds(),
+        contexte=contexte(amm=True),
     )
     refus = lire_demande(q, "VOLTA", JOUR)
     assert isinstance(refus, Refus) and refus.code == CodeRefus.MESSAGE_INVALIDE

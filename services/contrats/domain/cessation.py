@@ -9,7 +9,7 @@ from services.contrats.domain.commun import Decision, EtatPds, Regles, premier
 from services.contrats.domain.contexte import ContexteDemande
 from services.contrats.domain.date_effet import verifier_date_effet
 from services.contrats.domain.echeances import planifier
-from services.contrats.domain.intervention import intervention_de, verifier_demandeur, verifier_teleoperation
+from services.contrats.domain.intervention import etape_suivante, verifier_demandeur
 from services.contrats.domain.releve import verifier_releve
 from services.contrats.domain.titulaire import contrat_du_titulaire
 
@@ -23,10 +23,9 @@ def cessation(etat: EtatPds, ctx: ContexteDemande[DemandeCessationV1], regles: R
     refus = premier(verifier_demandeur(d.demandeur), verifier_date_effet(d.date_effet_souhaitee, ctx.jour, regles), verifier_releve(d, etat.segment))
     if refus:
         return refus
-    besoin = intervention_de(OperationTechnique.CESSATION, ctx, regles)
-    refus = verifier_teleoperation(besoin, d, cf=False)
-    if refus:
-        return refus
+    besoin = etape_suivante(OperationTechnique.CESSATION, ctx, regles)
+    if isinstance(besoin, Refus):
+        return besoin
     contrat.etat = EtatContrat.EN_COURS_DE_CESSATION
     contrat.references_affaires.append(ctx.reference)
     resume = f"Cessation au {d.date_effet_souhaitee:%d/%m/%Y} (motif : {d.motif})"

@@ -9,7 +9,7 @@ from services.contrats.domain.commun import Contrat, Decision, EtatPds, Regles, 
 from services.contrats.domain.contexte import ContexteDemande
 from services.contrats.domain.date_effet import verifier_date_effet
 from services.contrats.domain.echeances import planifier
-from services.contrats.domain.intervention import intervention_de, verifier_demandeur, verifier_teleoperation
+from services.contrats.domain.intervention import etape_suivante, verifier_demandeur
 from services.contrats.domain.parametres import (
     re_par_defaut,
     verifier_parametres_bt_plus,
@@ -95,10 +95,9 @@ def changement_fournisseur(etat: EtatPds, ctx: ContexteDemande[DemandeChangement
     )
     if refus:
         return refus
-    besoin = intervention_de(OperationTechnique.CHANGEMENT_FOURNISSEUR, ctx, regles)
-    refus = verifier_teleoperation(besoin, d, cf=True)
-    if refus:
-        return refus
+    besoin = etape_suivante(OperationTechnique.CHANGEMENT_FOURNISSEUR, ctx, regles)
+    if isinstance(besoin, Refus):
+        return besoin
     # « L'occupant est automatiquement initialisé. Merci de compléter les coordonnées téléphoniques de l'occupant. »
     occupant_base = actuel.occupant or ctx.pds.occupant
     occupant = occupant_base.model_copy(update={"telephone": d.telephones[0]}) if occupant_base else None

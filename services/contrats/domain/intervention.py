@@ -113,10 +113,11 @@ def verifier_teleoperation(besoin: BesoinIntervention | None, d: Contractuelle, 
     return premier(verifier_modalite_teleoperation(besoin, d), verifier_configuration_teleoperation(besoin, d) if cf else None)
 
 
-def intervention_de(operation: OperationTechnique, ctx: ContexteDemande[Contractuelle], regles: Regles) -> BesoinIntervention | None:
-    """The next step of a CF, MES or cessation: the intervention its relève choice and the meter need, with its TO modalities."""
+def etape_suivante(operation: OperationTechnique, ctx: ContexteDemande[Contractuelle], regles: Regles) -> BesoinIntervention | Refus | None:
+    """The next step of a CF, MES or cessation: the intervention its relève choice and the meter need (None: none), or the
+    refusal of a tele-operation the demand gives no modality (or, for a CF, no configuration) for."""
     d = ctx.demande
-    return besoin_intervention(
+    besoin = besoin_intervention(
         operation,
         d.choix_releve,
         ctx.pds,
@@ -125,3 +126,4 @@ def intervention_de(operation: OperationTechnique, ctx: ContexteDemande[Contract
         modalite=d.modalite_intervention,
         configuration=d.configuration_demandee,
     )
+    return verifier_teleoperation(besoin, d, cf=operation == OperationTechnique.CHANGEMENT_FOURNISSEUR) or besoin

@@ -9,7 +9,7 @@ from services.contrats.domain.commun import Decision, EtatPds, Regles, contrat_a
 from services.contrats.domain.contexte import ContexteDemande
 from services.contrats.domain.date_effet import verifier_date_effet
 from services.contrats.domain.echeances import planifier
-from services.contrats.domain.intervention import intervention_de, verifier_demandeur, verifier_teleoperation
+from services.contrats.domain.intervention import etape_suivante, verifier_demandeur
 from services.contrats.domain.parametres import verifier_parametres_bt_plus, verifier_puissance_du_segment, verifier_re
 from services.contrats.domain.releve import verifier_releve
 from services.contrats.domain.souscription import souscrire, verifier_aucune_souscription_en_cours, verifier_niveau_contrat_conclu
@@ -33,10 +33,9 @@ def mise_en_service(etat: EtatPds, ctx: ContexteDemande[DemandeMiseEnServiceV1],
     )
     if refus:
         return refus
-    besoin = intervention_de(OperationTechnique.MISE_EN_SERVICE, ctx, regles)
-    refus = verifier_teleoperation(besoin, d, cf=False)
-    if refus:
-        return refus
+    besoin = etape_suivante(OperationTechnique.MISE_EN_SERVICE, ctx, regles)
+    if isinstance(besoin, Refus):
+        return besoin
     actuel = contrat_actif(etat)
     nouveau = souscrire(
         etat,
