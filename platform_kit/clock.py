@@ -63,6 +63,8 @@ class Clock:
         self.controle = controle
         self._decalage = timedelta(0)
         self.ready = asyncio.Event()
+        # Set (then replaced) at each change of the offset or of the fixed day: wakes the jobs sleeping in `attendre_changement`.
+        self._change = asyncio.Event()
         self._jauge = (
             Gauge("grd_horloge_decalage_secondes", "Offset of the platform clock from real time (demo/test control).", registry=registry)
             if registry is not None
@@ -86,9 +88,12 @@ class Clock:
 
     def regler(self, decalage: timedelta) -> None:
         """Set the offset (the control topic does it; unit tests call it directly)."""
+        changed = decalage != self._decalage
         self._decalage = decalage
         if self._jauge is not None:
             self._jauge.set(decalage.total_seconds())
+        if changed:
+            self._signaler()
 
     def avancer(self, duree: timedelta) -> None:
         """Move the clock forward by `duree`."""
@@ -96,7 +101,23 @@ class Clock:
 
     def fixer_jour(self, jour: date | None) -> None:
         """Pin 'today' to a day (the services' `date_du_jour` setting, for tests and demos); None for the real date."""
+        changed = jour != self.jour_fixe
         self.jour_fixe = jour
+        if changed:
+            self._signaler()
+
+    def _signaler(self) -> None:
+        self._change.set()
+        self._change = asyncio.Event()
+
+    async def attendre_changement(self, delai_s: float) -> bool:
+        """Sleep `delai_s` seconds, or less if the clock is moved meanwhile (then True): due jobs run at once."""
+        change = self._change
+        try:
+            await asyncio.wait_for(change.wait(), delai_s)
+            return True
+        except TimeoutError:
+            return False
 
     def now(self) -> datetime:
         """The current instant (UTC, aware)."""

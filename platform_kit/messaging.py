@@ -34,8 +34,9 @@ from contracts.topics import DLQ, Topic
 from platform_kit.errors import INFRASTRUCTURE_ERRORS, PERMANENT_KAFKA_ERRORS, TransientError
 from platform_kit.logs import correlation_id
 from platform_kit.metrics import Metrics
+from platform_kit.ports import Aggregates
 from platform_kit.settings import KitSettings
-from platform_kit.store import AggregateStore, ConcurrencyConflict, Delivery, Inbox, Loaded, UnitOfWork
+from platform_kit.store import ConcurrencyConflict, Delivery, Inbox, Loaded, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,8 @@ class HandlerContext:
         if self.work is None:
             self.work = UnitOfWork(message_id=str(self.envelope.message_id))
 
-    async def load(self, store: AggregateStore, aggregate_id: str) -> Loaded:
-        """Read an aggregate within this message's unit of work."""
+    async def load(self, store: Aggregates, aggregate_id: str) -> Loaded:
+        """Read an aggregate within this message's unit of work (any `ports.Aggregates`: the real store or the fake)."""
         return await store.load(aggregate_id, self.work)
 
     def emit(self, payload: WireModel, *, key: str | None = None, fournisseur: Any = _SAME) -> Outgoing:

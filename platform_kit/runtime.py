@@ -7,12 +7,13 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Response
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from pymongo.asynchronous.collection import AsyncCollection
 
 from contracts.envelope import Envelope
 from contracts.topics import Topic
@@ -24,9 +25,11 @@ from platform_kit.logs import configure_logging
 from platform_kit.messaging import DLQ_BODY_LIMIT, DLQ_TOPIC, Consumer, FailureHook, HandlerContext, InvalidHook, Outgoing, dead_letter_headers
 from platform_kit.metrics import Metrics
 from platform_kit.outbox import OutboxRelay
+from platform_kit.periodic import Job, Periodic
+from platform_kit.ports import Aggregates, create_by_commit
 from platform_kit.producer import Producer
 from platform_kit.settings import KitSettings
-from platform_kit.store import AggregateStore, CommandCounter, ConcurrencyConflict, Inbox, Loaded, UnitOfWork, make_client
+from platform_kit.store import AggregateStore, CommandCounter, Inbox, Indexes, IndexKeys, IndexSpec, Loaded, UnitOfWork, make_client
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,6 +71,8 @@ class Runtime:
             undeliverable=self._undeliverable,
         )
         self.consumers: list[Consumer] = []
+        #: Every index of the service, declared with `index()` and created at start before the startup hooks.
+        self.indexes = Indexes()
         self.startup_hooks: list[StartupHook] = []
         self.shutdown_hooks: list[StartupHook] = []
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -86,7 +91,33 @@ class Runtime:
         store = AggregateStore.partitioned(self.db, collection, partitions) if partitions > 1 else AggregateStore(self.db[collection])
         if swept:
             self.relay.register(store)
+            # The `_pending` index serves the sweep only: unswept stores go without it (one index less per write).
+            self.index(store, "_pending")
         return store
+
+    def index(self, target: AggregateStore | AsyncCollection[dict[str, Any]], keys: IndexKeys, **options: Any) -> IndexSpec:
+        """Declare an index of the service (a store: on every partition), created at start: the one place for indexes.
+
+        `keys`: a field name (ascending) or [(field, ASCENDING|DESCENDING), ...]; `options` as pymongo's create_index
+        (unique=True, ...). Call it where the collection is defined (the service's store.py).
+        """
+        return self.indexes.declare(target, keys, **options)
+
+    def every(self, name: str, interval_s: float, job: Job, *, full_every_s: float | None = None, needs_broker: bool = True) -> Periodic:
+        """Run `job(full)` every `interval_s` seconds in the background (see platform_kit.periodic).
+
+        Started once the indexes exist and (`needs_broker`) the broker is connected; woken early when the platform
+        clock moves (demo/test control); a failure is logged and retried with back-off; cancelled at stop.
+        """
+        periodic = Periodic(name, interval_s, job, full_every_s, max_backoff_s=max(60.0, interval_s))
+
+        async def run() -> None:
+            if needs_broker:
+                await self.broker_ready.wait()
+            await periodic.run(self.clock.attendre_changement)
+
+        self.background.append(run)
+        return periodic
 
     def consumer(
         self, name: str, *topics: Topic, on_invalid: InvalidHook | None = None, inbox: bool = True, on_failure: FailureHook | None = None
@@ -105,8 +136,13 @@ class Runtime:
         """The platform clock (moved forward in demo/test mode, see platform_kit.clock)."""
         return self.clock.now()
 
-    async def commit(self, store: AggregateStore, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]) -> None:
+    def today(self) -> date:
+        """Today by the platform clock, in the GRD's time zone."""
+        return self.clock.today()
+
+    async def commit(self, aggregates: Aggregates, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]) -> None:
         """Write state + processed mark + events atomically, then publish the events at once (the sweeper is the safety net)."""
+        store = _real(aggregates)
         work = ctx.work
         cause = str(ctx.envelope.message_id)
         self.relay.begin(store, loaded.id)
@@ -159,19 +195,13 @@ class Runtime:
                 log.warning("infrastructure unavailable, retrying: %r", exc)
                 await asyncio.sleep(self.settings.backoff_max_s)
 
-    async def create(self, store: AggregateStore, aggregate_id: str, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]) -> bool:
+    async def create(self, store: Aggregates, aggregate_id: str, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]) -> bool:
         """Commit a new aggregate without reading it first (its id derives from the message): one insert.
 
         Returns False when it exists already because this message created it (a redelivery: nothing to do). Any other
         existing aggregate is a real conflict (ConcurrencyConflict: the handler runs again and should load it).
         """
-        try:
-            await self.commit(store, Loaded(id=aggregate_id, state={}, version=0, work=ctx.work), state, ctx, events)
-            return True
-        except ConcurrencyConflict:
-            if (await store.load(aggregate_id, ctx.work)).applied(ctx.envelope.message_id):
-                return False
-            raise
+        return await create_by_commit(self.commit, store, aggregate_id, state, ctx, events)
 
     async def _publish_in_order(self, store: AggregateStore, aggregate_id: str, publish: Callable[[], Awaitable[None]], cause: str) -> None:
         """Publish what a commit queued before the consumer moves on, so a later message's events never overtake these.
@@ -325,9 +355,7 @@ class Runtime:
     async def _ensure_indexes(self) -> None:
         while True:
             try:
-                # The `_pending` index serves the sweep only: unswept stores go without it (one index less per write).
-                for store in self.relay.stores:
-                    await store.ensure_indexes()
+                await self.indexes.create()
                 for hook in self.startup_hooks:
                     await hook()
                 return
@@ -402,3 +430,19 @@ class Runtime:
         for router in routers:
             app.include_router(router)
         return app
+
+    def app(self, title: str, *routers: APIRouter, **state: Any) -> FastAPI:
+        """The composition root's last line: the HTTP app (see http_app) with `app.state.runtime` and each `state` item
+        set (`rt.app("GRD — contrats", router, store=store, handlers=handlers)`: tests reach them as app.state.store...)."""
+        app = self.http_app(title, *routers)
+        app.state.runtime = self
+        for name, value in state.items():
+            setattr(app.state, name, value)
+        return app
+
+
+def _real(store: Aggregates) -> AggregateStore:
+    """The runtime commits to real stores only (a fake store belongs with testing.MemoryKit)."""
+    if not isinstance(store, AggregateStore):
+        raise TypeError(f"Runtime.commit needs an AggregateStore, not {type(store).__name__} (use platform_kit.testing.MemoryKit with fakes)")
+    return store

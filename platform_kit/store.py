@@ -148,6 +148,19 @@ class Loaded:
         return timestamp_ms < 0 or delivery.timestamp_ms < 0 or delivery.timestamp_ms <= timestamp_ms
 
 
+def applied_marks(loaded: Loaded, message_id: str) -> tuple[list[str], dict[str, Any]]:
+    """The tracking records a commit of `message_id` writes: the inbox with it appended (last INBOX_KEEP ids) and the
+    offsets with its delivery's (consumer group, topic, partition) moved forward (what `Loaded.applied` reads back)."""
+    inbox = [*loaded.inbox, message_id][-INBOX_KEEP:]
+    delivery = loaded.work.delivery if loaded.work is not None else None
+    offsets = dict(loaded.offsets)
+    if delivery is not None and delivery.message_id == message_id:
+        previous = _offset_mark(offsets[delivery.key]) if delivery.key in offsets else (-1, -1)
+        if delivery.offset >= previous[0] or delivery.timestamp_ms > previous[1] >= 0:
+            offsets[delivery.key] = [delivery.offset, delivery.timestamp_ms]
+    return inbox, offsets
+
+
 def outbox_entry(topic: str, envelope: Envelope, seq: int, cause: str) -> dict[str, Any]:
     """Serialize an outgoing event for the outbox, with the message that caused it and when it was queued."""
     return {"topic": topic, "seq": seq, "key": envelope.key, "value": envelope.model_dump_json(), "cause": cause, "at": time.time()}
@@ -286,14 +299,8 @@ class AggregateStore:
         """
         cause = str(message_id)
         outbox = {str(env.message_id): outbox_entry(topic, env, i, cause) for i, (topic, env) in enumerate(events)}
-        inbox = [*loaded.inbox, cause][-INBOX_KEEP:]
+        inbox, offsets = applied_marks(loaded, cause)
         clean = {k: v for k, v in state.items() if k not in RESERVED}
-        delivery = loaded.work.delivery if loaded.work is not None else None
-        offsets = dict(loaded.offsets)
-        if delivery is not None and delivery.message_id == cause:
-            previous = _offset_mark(offsets[delivery.key]) if delivery.key in offsets else (-1, -1)
-            if delivery.offset >= previous[0] or delivery.timestamp_ms > previous[1] >= 0:
-                offsets[delivery.key] = [delivery.offset, delivery.timestamp_ms]
         if not loaded.exists:
             doc = {
                 "_id": loaded.id,
@@ -355,6 +362,48 @@ class AggregateStore:
             await coll.update_one({"_id": aggregate_id}, {"$unset": {f"_outbox.{mid}": "" for mid in message_ids}})
         if emptied:
             await coll.update_one({"_id": aggregate_id, "_v": version}, {"$set": {"_pending": False}})
+
+
+IndexKeys = str | Sequence[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One index a service needs: on an aggregate store (every partition) or a plain collection."""
+
+    target: AggregateStore | AsyncCollection[dict[str, Any]]
+    keys: tuple[tuple[str, int], ...]
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """Collection (or store) and keys, for logs and duplicate detection."""
+        return f"{self.target.name}:{','.join(f'{k}:{d}' for k, d in self.keys)}:{dict(self.options)}"
+
+
+class Indexes:
+    """The indexes of a service, declared once where its collections are defined and created together at start.
+
+    `Runtime.index(...)` declares into the runtime's registry (created before the startup hooks run); a seed script
+    without a runtime builds its own `Indexes`, declares the same and calls `create()`. Declaring the same index twice
+    creates it once; creating an existing index is a no-op for the store.
+    """
+
+    def __init__(self) -> None:
+        self.specs: list[IndexSpec] = []
+
+    def declare(self, target: AggregateStore | AsyncCollection[dict[str, Any]], keys: IndexKeys, **options: Any) -> IndexSpec:
+        """Declare an index: `keys` a field name (ascending) or [(field, ASCENDING|DESCENDING), ...]; options as pymongo's."""
+        normal = ((keys, ASCENDING),) if isinstance(keys, str) else tuple((k, int(d)) for k, d in keys)
+        spec = IndexSpec(target, normal, tuple(sorted(options.items())))
+        if all(s.label != spec.label or s.target is not spec.target for s in self.specs):
+            self.specs.append(spec)
+        return spec
+
+    async def create(self) -> None:
+        """Create every declared index (on every partition of a store)."""
+        for spec in self.specs:
+            await spec.target.create_index(list(spec.keys), **dict(spec.options))
 
 
 async def _insert_batch(collection: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> int:

@@ -1,9 +1,11 @@
 """The wire contracts stay backward compatible with their published JSON Schema snapshots."""
 
 import json
+from enum import StrEnum
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from contracts.catalogue import CATALOGUE
 from contracts.common import EtatAffaire, EtatContractuelPds, EvenementC15, MotifReleve
@@ -113,7 +115,7 @@ def test_refusal_code_and_step_stay_open_strings_listing_every_known_value() -> 
 
 
 def test_state_fields_stay_open_strings_listing_their_enumeration() -> None:
-    cases = [
+    cases: list[tuple[type[BaseModel], str, type[StrEnum]]] = [
         (AffaireStatutChangeV1, "etat", EtatAffaire),
         (FluxC15V1, "evenement", EvenementC15),
         (FluxR15V1, "motif", MotifReleve),
