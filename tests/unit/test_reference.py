@@ -20,6 +20,7 @@ email = "flux@nova.example"
 re_c1 = "RE_NOVA_C1"
 re_c2 = "RE_NOVA_C2"
 """
+NOVA = UN_GRD.split("[[fournisseurs]]")[1]
 
 
 def _fichier(tmp_path: Path, texte: str, nom: str = "reference.toml") -> Path:
@@ -72,7 +73,7 @@ def test_grd_reference_file_is_honoured(tmp_path: Path, monkeypatch: pytest.Monk
         ('"RE_LIBRE_C2"]', '"RE_LIBRE_C3"]', "re_independants[1]: 'RE_LIBRE_C3' must end in C1 or C2"),
         ('zones = ["NORD", "SUD"]', "zones = []", "zones: Tuple should have at least 1 item"),
         ('zones = ["NORD", "SUD"]', 'zones = ["NORD", "NORD"]', "zones: zone NORD given more than once"),
-        ("[[fournisseurs]]", "[[fournisseurs]]\n" + UN_GRD.split("[[fournisseurs]]")[1] + "\n[[fournisseurs]]", "supplier code NOVA given more than once"),
+        ("[[fournisseurs]]", "[[fournisseurs]]" + NOVA + "[[fournisseurs]]", "fournisseurs: supplier code NOVA given more than once"),
     ],
 )
 def test_an_invalid_file_is_refused_naming_the_file_and_the_wrong_entry(tmp_path: Path, remplace: str, par: str, attendu: str) -> None:
