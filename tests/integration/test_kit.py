@@ -387,3 +387,50 @@ async def test_partitions_are_handled_concurrently_and_each_in_order(harness: Ha
     harness.gates["lent"].set()
     await until(lambda: str(suivant.message_id) in harness.effects)
     assert harness.effects.index(str(bloque.message_id)) < harness.effects.index(str(suivant.message_id))
+
+
+async def test_declared_indexes_are_created_at_start_on_every_partition_and_collection() -> None:
+    """Runtime.index: declared once where the collections are defined, created on the real store at start."""
+    from pymongo import DESCENDING
+    from pymongo.errors import DuplicateKeyError
+
+    h = Harness()
+    parts = h.rt.aggregates("parts", partitions=2, swept=False)
+    places = h.rt.db["places"]
+    h.rt.index(parts, [("cree_le", DESCENDING)])
+    h.rt.index(places, "titulaire", unique=True)
+    await h.start_on_new_topic()
+    try:
+        await h.rt.store_ready.wait()
+        for coll in parts.collections:
+            assert [("cree_le", -1)] in [spec["key"] for spec in (await coll.index_information()).values()]
+        assert [("_pending", 1)] in [spec["key"] for spec in (await h.store.collection.index_information()).values()]
+        await places.insert_one({"_id": "p1", "titulaire": "A1"})
+        with pytest.raises(DuplicateKeyError):
+            await places.insert_one({"_id": "p2", "titulaire": "A1"})
+    finally:
+        await h.rt.stop()
+
+
+async def test_a_periodic_job_runs_once_ready_and_is_woken_by_the_clock() -> None:
+    """Runtime.every: a job sleeping an hour runs once the runtime is ready, and again as soon as the platform clock moves."""
+    from datetime import timedelta
+
+    h = Harness()
+    runs: list[bool] = []
+    ran = asyncio.Event()
+
+    async def job(full: bool) -> None:
+        runs.append(full)
+        ran.set()
+
+    h.rt.every("essai", 3600, job, full_every_s=7200)
+    await h.start_on_new_topic()
+    try:
+        await asyncio.wait_for(ran.wait(), 60)
+        ran.clear()
+        h.rt.clock.avancer(timedelta(days=8))
+        await asyncio.wait_for(ran.wait(), 60)
+        assert runs == [True, False]
+    finally:
+        await h.rt.stop()

@@ -1,4 +1,4 @@
-"""Load → decide → commit on the in-memory port: commit, refusal through the one builder, nothing, absent, redelivery."""
+"""platform_kit.handling: load → decide → commit on the in-memory port: commit, refusal through the one builder, nothing, absent, redelivery."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from contracts.common import NiveauAcces, Segment, StatutAffaire, TypeAffaire
 from contracts.demandes import DemandeDiverseV1
 from contracts.evenements import AffaireStatutChangeV1, CompteurInfo, ContextePds, DemandeQualifieeV1, DemandeRefuseeV1
 from contracts.refus import CodeRefus, Etape, Refus
-from platform_kit.decision import Decided, Emission, Outcome, Verdict, decide, refusal_of, refuse_once
+from platform_kit.decision import Decided, Emission, Outcome, Verdict, refusal_of
+from platform_kit.handling import decide, refuse_once
 from platform_kit.store import Loaded
 from platform_kit.testing import MemoryAggregates, MemoryKit
 
@@ -134,3 +135,16 @@ async def test_a_refusal_record_is_written_and_published_once_per_demand() -> No
     assert await refuse_once(kit, kit.redelivery(ctx), refus, str(q.demande_message_id), evt) is False
     assert await refuse_once(kit, kit.context(q), refus, str(q.demande_message_id), evt) is False  # another copy of the demand
     assert len(kit.published) == 1
+
+
+def test_the_decision_types_domain_modules_import_pull_in_no_io_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, platform_kit.decision; "
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'pymongo', 'faststream', 'aiokafka', 'fastapi', 'aiosmtplib'}); "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
