@@ -12,10 +12,11 @@ from typing import Any
 from contracts.common import StatutAffaire, TypeAffaire
 from contracts.references import reference_affaire
 from demo_data.generator import PdsGen, generate_many
+from platform_kit.listing import SupplierIndex
 from platform_kit.store import AggregateStore, make_client
 from services.affaires.domain import DEMANDE_PAR_TYPE, LIBELLES_TYPE, Action, Affaire, Generalites
 from services.affaires.settings import Settings
-from services.affaires.store import AFFAIRES, INDEX_FOURNISSEUR, cle_index, entree_index, index_affaires
+from services.affaires.store import AFFAIRES, INDEX_FOURNISSEUR, entree_index, index_affaires
 
 
 def affaire_demo(p: PdsGen) -> Affaire:
@@ -64,17 +65,14 @@ async def seed(settings: Settings, count: int) -> int:
         store = AggregateStore.partitioned(client[settings.database_name], AFFAIRES, settings.partitions)
         await index_affaires(store)
         inserted = await store.bulk_load(document(p) for p in generate_many(count))
-        # The per-supplier listing index: entries set only where absent, so live changes win over a rerun of the seed.
-        seaux: dict[str, dict[str, Any]] = {}
+        # The per-supplier listing index: entries inserted only where absent, so live changes win over a rerun of the seed.
+        par_fournisseur: dict[str, dict[str, dict[str, Any]]] = {}
         for p in generate_many(count):
             affaire = affaire_demo(p)
-            seaux.setdefault(cle_index(affaire.fournisseur, affaire.reference), {})[f"a.{affaire.reference}"] = entree_index(affaire)
-        index = client[settings.database_name][INDEX_FOURNISSEUR]
-        for cle, champs in seaux.items():
-            actuel = (await index.find_one({"_id": cle}) or {}).get("a", {})
-            absents = {k: v for k, v in champs.items() if k.removeprefix("a.") not in actuel}
-            if absents:
-                await index.update_one({"_id": cle}, {"$set": absents}, upsert=True)
+            par_fournisseur.setdefault(affaire.fournisseur, {})[affaire.reference] = entree_index(affaire)
+        index = SupplierIndex(client[settings.database_name], INDEX_FOURNISSEUR)
+        for fournisseur, entrees in par_fournisseur.items():
+            await index.add_missing(fournisseur, entrees)
         return inserted
     finally:
         await client.close()

@@ -7,10 +7,10 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
+from platform_kit.listing import SupplierIndex
 from platform_kit.runtime import Runtime
-from platform_kit.store import AggregateStore, partition_of
+from platform_kit.store import AggregateStore
 from services.affaires.domain import Affaire, PieceJointeStockee
 
 AFFAIRES = "affaires"
@@ -21,19 +21,13 @@ SANS_BOITES = {"_inbox": 0, "_outbox": 0}
 # Newest first, then by reference: a total order, so that the pages of the partitions merge into the same pages.
 ORDRE = [("cree_le", DESCENDING), ("_id", ASCENDING)]
 LECTURES_SIMULTANEES = 4
-#: The per-supplier listing index: `SEAUX_INDEX` small documents per supplier (`_id = CODE|NN`), each mapping the
-#: references of its affaires to the few fields the list filters and sorts on. FerretDB answers `_id` lookups from its
-#: index but scans a collection for any other filter (docs/benchmarks.md), so a supplier's list is 8 `_id` reads.
+#: The per-supplier listing index (platform_kit.listing): one small document per affaire in its supplier's collection,
+#: holding the few fields the list filters and sorts on. FerretDB answers `_id` lookups from its index but scans a
+#: collection for any other filter (docs/benchmarks.md): a supplier's list reads its own collection only.
 INDEX_FOURNISSEUR = "affaires_par_fournisseur"
-SEAUX_INDEX = 8
 CHAMPS_INDEX = ("type_affaire", "statut", "etat", "pds", "annulable", "cree_le")
 #: Also kept in an entry so that a page of the list is served from the index alone (the list line, api.AffaireResume).
 CHAMPS_LIGNE = ("reference", "fournisseur", "express", "maj_le")
-
-
-def cle_index(fournisseur: str, reference: str) -> str:
-    """The index document holding an affaire's entry."""
-    return f"{fournisseur}|{partition_of(reference, SEAUX_INDEX):02d}"
 
 
 def entree_index(affaire: Affaire) -> dict[str, Any]:
@@ -74,7 +68,7 @@ class AffairesStore:
         # Refusals of demands that open no affaire (or target someone else's) are committed under the demand id.
         self.refus = rt.aggregates(REFUS, partitions=refus_partitions, swept=False)
         self.pieces_jointes: AsyncCollection[dict[str, Any]] = rt.db[PIECES_JOINTES]
-        self.index_fournisseur: AsyncCollection[dict[str, Any]] = rt.db[INDEX_FOURNISSEUR]
+        self.index_fournisseur = SupplierIndex(rt.db, INDEX_FOURNISSEUR)
         self._lectures = asyncio.Semaphore(LECTURES_SIMULTANEES)
         rt.startup_hooks.append(self.ensure_indexes)
 
@@ -118,23 +112,12 @@ class AffairesStore:
 
     async def indexer(self, affaire: Affaire) -> None:
         """Record the affaire's list fields in its supplier's index (idempotent; an older state never overwrites a newer one)."""
-        cle = cle_index(affaire.fournisseur, affaire.reference)
-        champ = f"a.{affaire.reference}"
-        entree = entree_index(affaire)
-        plus_ancienne = {"_id": cle, "$or": [{champ: {"$exists": False}}, {f"{champ}.n": {"$lte": entree["n"]}}]}
-        fait = await self.index_fournisseur.update_one(plus_ancienne, {"$set": {champ: entree}})
-        if fait.matched_count:
-            return
-        try:
-            await self.index_fournisseur.insert_one({"_id": cle, "a": {affaire.reference: entree}})
-        except DuplicateKeyError:
-            pass  # the document exists and already holds a newer state of this affaire
+        await self.index_fournisseur.put(affaire.fournisseur, affaire.reference, entree_index(affaire), order="n")
 
     async def lister_fournisseur(self, fournisseur: str, filtre: dict[str, Any], limite: int, saut: int) -> tuple[list[dict[str, Any]], int]:
         """One supplier's list lines matching the filters, newest first, and how many match, from its index documents
         alone (an entry written before the index kept the whole line is completed from its affaire, read by `_id`)."""
-        docs = await asyncio.gather(*(self.index_fournisseur.find_one({"_id": f"{fournisseur}|{i:02d}"}) for i in range(SEAUX_INDEX)))
-        entrees = {ref: e for doc in docs if doc for ref, e in doc.get("a", {}).items()}
+        entrees = await self.index_fournisseur.entries(fournisseur)
         refs = selection(entrees, filtre)
         lignes = await asyncio.gather(*(self._ligne(ref, entrees[ref]) for ref in refs[saut : saut + limite]))
         return [li for li in lignes if li is not None and li.get("fournisseur") == fournisseur], len(refs)

@@ -8,10 +8,11 @@ import time
 from typing import Any
 
 from demo_data.generator import PdsGen, generate_many
+from platform_kit.listing import SupplierIndex
 from platform_kit.store import AggregateStore, make_client
 from services.contrats.domain import EtatPds, contrats_par_fournisseur
 from services.contrats.settings import Settings
-from services.contrats.store import COLLECTION, INDEX_CONTRATS, cle_index_contrat
+from services.contrats.store import COLLECTION, INDEX_CONTRATS
 
 
 def document(p: PdsGen) -> dict[str, Any]:
@@ -67,18 +68,15 @@ async def seed(settings: Settings, count: int, start: int = 1) -> int:
     try:
         store = AggregateStore.partitioned(client[settings.database_name], COLLECTION, settings.partitions)
         inserted = await store.bulk_load(document(p) for p in generate_many(count, start))
-        # The holders' contract index: lines set only where absent, so live changes win over a rerun of the seed.
-        index = client[settings.database_name][INDEX_CONTRATS]
-        seaux: dict[str, dict[str, Any]] = {}
+        # The holders' contract index: lines inserted only where absent, so live changes win over a rerun of the seed.
+        par_fournisseur: dict[str, dict[str, dict[str, Any]]] = {}
         for p in generate_many(count, start):
             etat = EtatPds.model_validate({k: v for k, v in document(p).items() if not k.startswith("_")})
             for fournisseur, lignes in contrats_par_fournisseur(etat).items():
-                seaux.setdefault(cle_index_contrat(fournisseur, p.reference), {}).update({f"c.{k}": v for k, v in lignes.items()})
-        for cle, champs in seaux.items():
-            actuel = (await index.find_one({"_id": cle}) or {}).get("c", {})
-            absents = {k: v for k, v in champs.items() if k.removeprefix("c.") not in actuel}
-            if absents:
-                await index.update_one({"_id": cle}, {"$set": absents}, upsert=True)
+                par_fournisseur.setdefault(fournisseur, {}).update(lignes)
+        index = SupplierIndex(client[settings.database_name], INDEX_CONTRATS)
+        for fournisseur, lignes in par_fournisseur.items():
+            await index.add_missing(fournisseur, lignes)
         return inserted
     finally:
         await client.close()

@@ -9,8 +9,9 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from platform_kit.listing import SupplierIndex
 from platform_kit.reference import reference
-from platform_kit.store import AggregateStore, partition_of
+from platform_kit.store import AggregateStore
 
 MAILS = "mails"
 SUIVI = "suivi_affaires"
@@ -66,16 +67,11 @@ async def mails_envoyes(mails: AggregateStore, reference_affaire: str | None, li
     return docs[:limit]
 
 
-#: Per-supplier mail index: SEAUX_MAILS documents per supplier (`_id = CODE|NN`) mapping its e-mails to their list
-#: fields. FerretDB scans a collection for any filter but `_id` (docs/benchmarks.md): a supplier's list is `_id` reads.
+#: Per-supplier mail index (platform_kit.listing): one small document per e-mail (`_id` = its Message-ID) in the
+#: supplier's collection. FerretDB scans a collection for any filter but `_id` (docs/benchmarks.md): a supplier's list
+#: reads its own collection only, and recording an e-mail writes one small document whatever the supplier's size.
 INDEX_MAILS = "mails_par_fournisseur"
-SEAUX_MAILS = 8
 CHAMPS_INDEX_MAIL = ("status", "recipients", "subject", "template", "reference_affaire", "pds", "fournisseur", "sent_at", "error")
-
-
-def _cle_champ(message_id: str) -> str:
-    # A Message-ID holds dots (its domain), which a field name may not: its unique left part keys the entry.
-    return message_id.strip("<>").split("@", 1)[0].replace(".", "_")
 
 
 async def indexer_mail(db: AsyncDatabase[dict[str, Any]], message_id: str, state: dict[str, Any]) -> None:
@@ -84,14 +80,12 @@ async def indexer_mail(db: AsyncDatabase[dict[str, Any]], message_id: str, state
     if not fournisseur:
         return
     entree = {"message_id": message_id, **{k: state.get(k) for k in CHAMPS_INDEX_MAIL}}
-    cle = f"{fournisseur}|{partition_of(message_id, SEAUX_MAILS):02d}"
-    await db[INDEX_MAILS].update_one({"_id": cle}, {"$set": {f"m.{_cle_champ(message_id)}": entree}}, upsert=True)
+    await SupplierIndex(db, INDEX_MAILS).put(fournisseur, message_id, entree)
 
 
 async def mails_du_fournisseur(db: AsyncDatabase[dict[str, Any]], fournisseur: str, reference_affaire: str | None) -> list[dict[str, Any]]:
-    """A supplier's e-mails, newest first, optionally of one affaire (SEAUX_MAILS reads by `_id`)."""
-    docs = [await db[INDEX_MAILS].find_one({"_id": f"{fournisseur}|{i:02d}"}) for i in range(SEAUX_MAILS)]
-    entrees = [{"_id": e["message_id"], **e} for doc in docs if doc for e in doc.get("m", {}).values()]
+    """A supplier's e-mails, newest first, optionally of one affaire (its index collection alone)."""
+    entrees = [{"_id": e["message_id"], **e} for e in (await SupplierIndex(db, INDEX_MAILS).entries(fournisseur)).values()]
     if reference_affaire:
         entrees = [e for e in entrees if e.get("reference_affaire") == reference_affaire]
     entrees.sort(key=lambda e: str(e.get("sent_at") or ""), reverse=True)

@@ -13,13 +13,14 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from demo_data.generator import PdsGen, generate_many
+from platform_kit.listing import SupplierIndex
 from platform_kit.store import make_client, partition_name, partition_of
 from services.referentiel.domain.commun import State, cle_adresse, cle_personne, iso
 from services.referentiel.domain.perimetre import entrees_perimetre
 from services.referentiel.domain.recherche import entree_index
 from services.referentiel.domain.releves import consommations_mensuelles
 from services.referentiel.settings import Settings
-from services.referentiel.store import PERIMETRES, cle_perimetre
+from services.referentiel.store import PERIMETRES
 
 LOT = 5000
 
@@ -114,7 +115,7 @@ async def seed(settings: Settings, count: int, start: int = 1) -> dict[str, int]
     perimetres: dict[str, dict[str, Any]] = defaultdict(dict)
     for p in generate_many(count, start):
         for fournisseur, entree in entrees_perimetre(document_pds(p, settings.mois_consommations)).items():
-            perimetres[cle_perimetre(fournisseur, p.reference)][f"p.{p.reference}"] = entree
+            perimetres[fournisseur][p.reference] = entree
     adresses: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for cle, entrees in index.items():
         adresses[partition_of(cle, n)].append({"_id": cle, "pds": entrees})
@@ -137,11 +138,9 @@ async def seed(settings: Settings, count: int, start: int = 1) -> dict[str, int]
                 if ops:
                     await collection.bulk_write(ops, ordered=False)
         # Perimeter entries are set only where absent: live changes win over the seed.
-        for cle, champs in perimetres.items():
-            actuel = await db[PERIMETRES].find_one({"_id": cle}) or {}
-            absents = {k: v for k, v in champs.items() if k.removeprefix("p.") not in actuel.get("p", {})}
-            if absents:
-                await db[PERIMETRES].update_one({"_id": cle}, {"$set": absents}, upsert=True)
+        index_perimetres = SupplierIndex(db, PERIMETRES)
+        for fournisseur, entrees in perimetres.items():
+            await index_perimetres.add_missing(fournisseur, entrees)
     finally:
         await client.close()
     return {"pds_inseres": count - presents, "adresses": len(index)}

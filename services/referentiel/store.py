@@ -7,28 +7,23 @@ lookup; our patched build and MongoDB use the `_id` index, so any count works, a
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from platform_kit.audit import AuditJournal
+from platform_kit.listing import SupplierIndex
 from platform_kit.runtime import Runtime
 from platform_kit.store import Loaded, partition_name, partition_of
 from services.referentiel.domain.commun import State
 from services.referentiel.domain.perimetre import entrees_perimetre
 from services.referentiel.domain.recherche import entree_index
 
-#: Per-supplier perimeter index: SEAUX_PERIMETRE documents per supplier (`_id = CODE|NN`), each mapping PDS references to
-#: their perimeter entry. FerretDB scans a collection for any filter but `_id` (docs/benchmarks.md): these are `_id` reads.
+#: Per-supplier perimeter index (platform_kit.listing): one small document per PDS (`_id` = its reference) in the
+#: supplier's collection. FerretDB scans a collection for any filter but `_id` (docs/benchmarks.md): a supplier's
+#: perimeter reads its own collection only, and a change of holder writes two small documents whatever the sizes.
 PERIMETRES = "perimetres"
-SEAUX_PERIMETRE = 16
-
-
-def cle_perimetre(fournisseur: str, reference: str) -> str:
-    """The perimeter document of a supplier holding a PDS's entry."""
-    return f"{fournisseur}|{partition_of(reference, SEAUX_PERIMETRE):02d}"
 
 
 class ReferentielStore:
@@ -39,7 +34,7 @@ class ReferentielStore:
         # Not swept by the relay (written only by consumers: a crash's leftovers go out on redelivery).
         self.pds = rt.aggregates("pds", partitions=partitions, swept=False)
         self.adresses = [rt.db[partition_name("adresses", i, partitions)] for i in range(partitions)]
-        self.perimetres: AsyncCollection[dict[str, Any]] = rt.db[PERIMETRES]
+        self.perimetres = SupplierIndex(rt.db, PERIMETRES)
         # One small document per demand received, keyed by its message id, whatever the decision (refused, qualified,
         # declared, technical error): written or checked before any outcome, so a demand gets exactly one, even re-sent
         # days later when the PDS has changed hands. When the PDS does not change (most demands) it also carries the
@@ -64,17 +59,15 @@ class ReferentielStore:
         """Upsert the PDS's entry in the address index (idempotent; done before the aggregate write)."""
         # The suppliers' perimeters first: a PDS change touching holders always reaches this method.
         for fournisseur, entree in entrees_perimetre(state).items():
-            champ = f"p.{state['reference']}"
-            await self.perimetres.update_one({"_id": cle_perimetre(fournisseur, state["reference"])}, {"$set": {champ: entree}}, upsert=True)
+            await self.perimetres.put(fournisseur, state["reference"], entree)
         cle = state.get("adresse_cle")
         if not cle:
             return
         await self._adresses(cle).update_one({"_id": cle}, {"$set": {f"pds.{state['reference']}": entree_index(state)}}, upsert=True)
 
     async def perimetre(self, fournisseur: str) -> dict[str, dict[str, Any]]:
-        """Every perimeter entry of a supplier, by PDS reference (SEAUX_PERIMETRE reads by `_id`)."""
-        docs = await asyncio.gather(*(self.perimetres.find_one({"_id": f"{fournisseur}|{i:02d}"}) for i in range(SEAUX_PERIMETRE)))
-        return {ref: e for doc in docs if doc for ref, e in doc.get("p", {}).items()}
+        """Every perimeter entry of a supplier, by PDS reference (its index collection alone)."""
+        return await self.perimetres.entries(fournisseur)
 
     async def entrees_a_l_adresse(self, cle: str) -> list[dict[str, Any]]:
         """The index entries of every PDS at an address."""
