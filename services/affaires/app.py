@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
-
 from fastapi import FastAPI
 
 from platform_kit import audit
@@ -15,14 +12,12 @@ from services.affaires.settings import Settings
 from services.affaires.store import AffairesStore
 
 
-def create_app(settings: Settings | None = None, *, aujourdhui: Callable[[], date] | None = None) -> FastAPI:
-    """Build the affaires app; the Runtime is reachable as app.state.runtime (tests start and stop it)."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the affaires app; the Runtime is reachable as app.state.runtime (tests start and stop it), the stores as
+    app.state.store, the handlers as app.state.handlers."""
     settings = settings or Settings()
     rt = Runtime(settings)
     store = AffairesStore(rt, settings.partitions, settings.refus_partitions)
-    AffairesHandlers(rt, store, settings, aujourdhui or rt.clock.today).brancher()
-    journal = audit.install(rt)
-    app = rt.http_app("GRD — affaires", routes(rt, store, settings, journal))
-    app.state.runtime = rt
-    app.state.store = store
-    return app
+    handlers = AffairesHandlers(rt, store.affaires, store.refus, store, settings.piece_jointe_taille_max_octets)
+    handlers.register(rt)
+    return rt.app("GRD — affaires", routes(rt, store, settings, audit.install(rt)), store=store, handlers=handlers)

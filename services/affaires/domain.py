@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from contracts.base import WireModel
 from contracts.common import (
     Contact,
+    EtatAffaire,
+    EtatContractuelPds,
     EtatContrat,
     ModeIntervention,
     NiveauAcces,
@@ -45,8 +47,9 @@ from contracts.evenements import (
 from contracts.listes import SOUS_TYPES_INTERVENTION_TECHNIQUE
 from contracts.programmation import mode_rendez_vous, planification_libre_service
 from contracts.references import reference_affaire
+from contracts.refus import CodeRefus, Refus
+from platform_kit.decision import Decided, Emission
 
-ETAPE = "affaires"
 DUREE_CRENEAU_MINUTES = 60
 DUREE_DEMI_JOURNEE_MINUTES = 240
 
@@ -182,14 +185,6 @@ class Affaire(BaseModel):
 
 
 @dataclass(frozen=True)
-class Refus:
-    """A refused demand: stable code and French message saying what is wrong and what to do."""
-
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
 class PieceJointeStockee:
     """An attachment to store beside the affaire."""
 
@@ -204,6 +199,13 @@ class Decision:
     affaire: Affaire
     evenements: list[WireModel] = field(default_factory=list)
     piece_jointe: PieceJointeStockee | None = None
+
+    def decided(self) -> Decided:
+        """The kit's form of the decision: the stored affaire, its events keyed by its PDS and sent to its supplier."""
+        affaire = self.affaire
+        return Decided(
+            affaire.model_dump(mode="json"), [Emission(e, key=affaire.pds, fournisseur=affaire.fournisseur) for e in self.evenements]
+        )
 
 
 def _annulable(affaire: Affaire) -> bool:
@@ -257,7 +259,7 @@ def _nouvelle(
         fournisseur=fournisseur,
         pds=pds,
         statut=StatutAffaire.EN_COURS,
-        etat="creee",
+        etat=EtatAffaire.CREEE,
         express=express,
         annulable=True,
         cree_le=at,
@@ -296,7 +298,7 @@ def _demander_intervention(affaire: Affaire, besoin: BesoinIntervention, context
             ],
         }
     )
-    affaire = _transition(affaire, at, f"Intervention demandée pour le {besoin.date_souhaitee:%d/%m/%Y}", etat="en_attente_intervention")
+    affaire = _transition(affaire, at, f"Intervention demandée pour le {besoin.date_souhaitee:%d/%m/%Y}", etat=EtatAffaire.EN_ATTENTE_INTERVENTION)
     commande = InterventionDemandeeV1(
         reference_affaire=affaire.reference, pds=affaire.pds, besoin=besoin, zone=contexte.zone, compteur=contexte.compteur
     )
@@ -324,10 +326,10 @@ def ouvrir(cmd: OuvertureAffaireDemandeeV1, fournisseur: str, today: date, at: d
             at,
             "Changement appliqué sans intervention : affaire terminée",
             statut=StatutAffaire.TERMINEE,
-            etat="terminee",
+            etat=EtatAffaire.TERMINEE,
         )
         return Decision(affaire, [*debut, statut_change(affaire)])
-    affaire = _transition(affaire, at, f"En attente de la date d'effet du {cmd.date_effet:%d/%m/%Y}", etat="en_attente_date_effet")
+    affaire = _transition(affaire, at, f"En attente de la date d'effet du {cmd.date_effet:%d/%m/%Y}", etat=EtatAffaire.EN_ATTENTE_DATE_EFFET)
     return Decision(affaire, [*debut, statut_change(affaire)])
 
 
@@ -340,15 +342,15 @@ def lire_demande(q: DemandeQualifieeV1) -> WireModel | Refus | None:
         return model.model_validate(q.demande)
     except ValidationError as exc:
         champs = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()[:5])
-        return Refus("MESSAGE_INVALIDE", f"La demande est incomplète ou mal formée ({champs}) : corrigez ces champs et renvoyez-la.")
+        return Refus(CodeRefus.MESSAGE_INVALIDE, f"La demande est incomplète ou mal formée ({champs}) : corrigez ces champs et renvoyez-la.")
 
 
 def _controle_commun(fournisseur: str | None, q: DemandeQualifieeV1) -> Refus | None:
     if not fournisseur:
-        return Refus("FOURNISSEUR_INCONNU", "Le fournisseur à l'origine de la demande est inconnu : renseignez votre code fournisseur.")
+        return Refus(CodeRefus.FOURNISSEUR_ABSENT, "Le fournisseur à l'origine de la demande est inconnu : renseignez votre code fournisseur.")
     if q.niveau_acces != NiveauAcces.TITULAIRE:
         return Refus(
-            "NIVEAU_ACCES_INSUFFISANT",
+            CodeRefus.NIVEAU_ACCES_INSUFFISANT,
             f"Seul le fournisseur titulaire du contrat sur le PDS {q.contexte.pds} peut faire cette demande (votre niveau : {q.niveau_acces.value}).",
         )
     return None
@@ -377,12 +379,12 @@ def creer_reclamation(
             contenu = base64.b64decode(d.piece_jointe.contenu_base64, validate=True)
         except (binascii.Error, ValueError):
             return Refus(
-                "PIECE_JOINTE_INVALIDE",
+                CodeRefus.PIECE_JOINTE_INVALIDE,
                 "La pièce jointe n'est pas encodée en base64 valide : encodez le fichier et renvoyez la demande.",
             )
         if len(contenu) > taille_max_octets:
             return Refus(
-                "PIECE_JOINTE_TROP_VOLUMINEUSE",
+                CodeRefus.PIECE_JOINTE_TROP_VOLUMINEUSE,
                 f"La pièce jointe « {d.piece_jointe.nom} » fait {len(contenu)} octets, au-delà de la limite de "
                 f"{taille_max_octets} octets : réduisez-la ou envoyez-la par e-mail au GRD avec la référence de l'affaire.",
             )
@@ -406,7 +408,7 @@ def creer_reclamation(
 def _date_passee(date_souhaitee: date, today: date) -> Refus | None:
     if date_souhaitee < today:
         return Refus(
-            "DATE_SOUHAITEE_PASSEE",
+            CodeRefus.DATE_SOUHAITEE_PASSEE,
             f"La date souhaitée du {date_souhaitee:%d/%m/%Y} est passée : choisissez une date à partir du {today:%d/%m/%Y}.",
         )
     return None
@@ -434,7 +436,7 @@ def creer_demande_diverse(q: DemandeQualifieeV1, d: DemandeDiverseV1, fournisseu
 def besoin_intervention_technique(contexte: ContextePds, date_souhaitee: date, sous_type: str) -> BesoinIntervention:
     """The mode by the shared rule (présence non obligatoire only for a reading on an accessible meter); above 36 kVA the GRD plans."""
     releve_seule = SOUS_TYPES_INTERVENTION_TECHNIQUE.get(sous_type, False)
-    mode = mode_rendez_vous(en_service=contexte.etat == "en_service", compteur=contexte.compteur, releve_seule=releve_seule)
+    mode = mode_rendez_vous(en_service=contexte.etat == EtatContractuelPds.EN_SERVICE, compteur=contexte.compteur, releve_seule=releve_seule)
     return BesoinIntervention(
         mode=mode,
         operation=OperationTechnique.INTERVENTION_TECHNIQUE,
@@ -447,7 +449,7 @@ def besoin_intervention_technique(contexte: ContextePds, date_souhaitee: date, s
 def _demandeur_manquant(demandeur: Contact | None) -> Refus | None:
     if demandeur is None:
         return Refus(
-            "DEMANDEUR_MANQUANT",
+            CodeRefus.DEMANDEUR_MANQUANT,
             "Les coordonnées du demandeur (nom, prénom, téléphone) sont obligatoires : complétez le champ « demandeur » "
             "et renvoyez la demande.",
         )
@@ -490,12 +492,12 @@ def annuler(affaire: Affaire | None, q: DemandeQualifieeV1, d: DemandeAnnulation
     """Cancel one of the supplier's own affaires while it is still cancellable."""
     if affaire is None:
         return Refus(
-            "AFFAIRE_INCONNUE",
+            CodeRefus.AFFAIRE_INCONNUE,
             f"L'affaire {d.reference_affaire} est introuvable : vérifiez la référence (recherche par référence ou par type parmi vos affaires).",
         )
     if not fournisseur or affaire.fournisseur != fournisseur:
         return Refus(
-            "AFFAIRE_AUTRE_FOURNISSEUR",
+            CodeRefus.AFFAIRE_AUTRE_FOURNISSEUR,
             f"L'affaire {d.reference_affaire} n'a pas été demandée par vous : vous ne pouvez annuler que vos propres affaires.",
         )
     if not affaire.annulable:
@@ -504,13 +506,14 @@ def annuler(affaire: Affaire | None, q: DemandeQualifieeV1, d: DemandeAnnulation
             StatutAffaire.ANNULEE: "elle est déjà annulée",
         }.get(affaire.statut, "son intervention a déjà été réalisée")
         return Refus(
-            "AFFAIRE_NON_ANNULABLE",
+            CodeRefus.AFFAIRE_NON_ANNULABLE,
             f"L'affaire {affaire.reference} ne peut plus être annulée : {raison}. Contactez le GRD si une correction est nécessaire.",
         )
     motif = d.motif or "Annulation demandée par le fournisseur"
     avait_intervention = affaire.programmation is not None and affaire.programmation.statut != StatutIntervention.ANNULEE
     affaire = affaire.model_copy(update={"generalites": affaire.generalites.model_copy(update={"motif_annulation": d.motif})})
-    affaire = _transition(affaire, at, f"Affaire annulée à la demande du fournisseur : {motif}", statut=StatutAffaire.ANNULEE, etat="annulee")
+    libelle = f"Affaire annulée à la demande du fournisseur : {motif}"
+    affaire = _transition(affaire, at, libelle, statut=StatutAffaire.ANNULEE, etat=EtatAffaire.ANNULEE)
     evenements: list[WireModel] = [statut_change(affaire, motif)]
     if avait_intervention:
         evenements.append(AnnulationInterventionDemandeeV1(reference_affaire=affaire.reference, pds=affaire.pds))
@@ -542,11 +545,11 @@ def suivre_intervention(affaire: Affaire, evt: InterventionStatutChangeV1, at: d
     if evt.statut == StatutIntervention.REALISEE and evt.releve is not None:
         changes["releve"] = evt.releve
     suivie = affaire.model_copy(update=changes)
-    if affaire.etat == "etude_technique" and evt.statut == StatutIntervention.ANNULEE and affaire.statut == StatutAffaire.EN_COURS:
+    if affaire.etat == EtatAffaire.ETUDE_TECHNIQUE and evt.statut == StatutIntervention.ANNULEE and affaire.statut == StatutAffaire.EN_COURS:
         # The GRD concluded the technical study unfavourably: the affaire is refused (its pending change undone).
         motif = evt.motif or "Étude technique défavorable"
         libelle = f"Affaire refusée par le GRD après étude technique : {motif}"
-        nouvelle = _transition(suivie, at, libelle, statut=StatutAffaire.ANNULEE, etat="refusee_etude_technique")
+        nouvelle = _transition(suivie, at, libelle, statut=StatutAffaire.ANNULEE, etat=EtatAffaire.REFUSEE_ETUDE_TECHNIQUE)
         return Decision(nouvelle, [statut_change(nouvelle, motif)])
     libelle, statut, etat = _suite_intervention(affaire, evt)
     if affaire.statut != StatutAffaire.EN_COURS:
@@ -557,31 +560,31 @@ def suivre_intervention(affaire: Affaire, evt: InterventionStatutChangeV1, at: d
     return Decision(nouvelle, [statut_change(nouvelle, evt.motif)])
 
 
-def _suite_intervention(affaire: Affaire, evt: InterventionStatutChangeV1) -> tuple[str, StatutAffaire, str]:
+def _suite_intervention(affaire: Affaire, evt: InterventionStatutChangeV1) -> tuple[str, StatutAffaire, EtatAffaire]:
     """French label, status and state of an en-cours affaire after an intervention event."""
     motif = f" : {evt.motif}" if evt.motif else ""
     en_cours = StatutAffaire.EN_COURS
     match evt.statut:
         case StatutIntervention.PLANIFIEE:
             quand = f" le {evt.debut:%d/%m/%Y à %H:%M}" if evt.debut else ""
-            return f"Intervention planifiée{quand}", en_cours, "intervention_planifiee"
+            return f"Intervention planifiée{quand}", en_cours, EtatAffaire.INTERVENTION_PLANIFIEE
         case StatutIntervention.DEMANDEE:
             teleoperation = affaire.programmation is not None and affaire.programmation.mode == ModeIntervention.TELEOPERATION
             if teleoperation and evt.mode != ModeIntervention.TELEOPERATION:
                 # « il faudra alors convenir d'un rendez-vous avec le client »: the supplier is told (event + e-mail).
-                return f"Télé-opération impossible, intervention à planifier{motif}", en_cours, "a_planifier"
-            return "Intervention à planifier", en_cours, "en_attente_intervention"
+                return f"Télé-opération impossible, intervention à planifier{motif}", en_cours, EtatAffaire.A_PLANIFIER
+            return "Intervention à planifier", en_cours, EtatAffaire.EN_ATTENTE_INTERVENTION
         case StatutIntervention.ETUDE_TECHNIQUE:
-            return f"Étude technique nécessaire{motif}", en_cours, "etude_technique"
+            return f"Étude technique nécessaire{motif}", en_cours, EtatAffaire.ETUDE_TECHNIQUE
         case StatutIntervention.NON_REALISEE:
-            return f"Intervention non réalisée{motif}", en_cours, "intervention_non_realisee"
+            return f"Intervention non réalisée{motif}", en_cours, EtatAffaire.INTERVENTION_NON_REALISEE
         case StatutIntervention.ANNULEE:
-            return f"Intervention annulée{motif}", en_cours, "intervention_annulee"
+            return f"Intervention annulée{motif}", en_cours, EtatAffaire.INTERVENTION_ANNULEE
         case StatutIntervention.REALISEE:
             quand = f" le {evt.date_realisation:%d/%m/%Y}" if evt.date_realisation else ""
             if affaire.type_affaire in ETAT_FINAL_CONTRAT:
-                return f"Intervention réalisée{quand}", en_cours, "intervention_realisee"
-            return f"Intervention réalisée{quand} : affaire terminée", StatutAffaire.TERMINEE, "terminee"
+                return f"Intervention réalisée{quand}", en_cours, EtatAffaire.INTERVENTION_REALISEE
+            return f"Intervention réalisée{quand} : affaire terminée", StatutAffaire.TERMINEE, EtatAffaire.TERMINEE
     raise ValueError(evt.statut)
 
 
@@ -598,14 +601,14 @@ def suivre_contrat(affaire: Affaire, evt: ContratEtatChangeV1, at: datetime) -> 
         return None
     quand = f" au {evt.date_effet:%d/%m/%Y}" if evt.date_effet else ""
     libelle = "Contrat en service" if final == EtatContrat.EN_SERVICE else "Contrat cessé"
-    nouvelle = _transition(affaire, at, f"{libelle}{quand} : affaire terminée", statut=StatutAffaire.TERMINEE, etat="terminee")
+    nouvelle = _transition(affaire, at, f"{libelle}{quand} : affaire terminée", statut=StatutAffaire.TERMINEE, etat=EtatAffaire.TERMINEE)
     return Decision(nouvelle, [statut_change(nouvelle)])
 
 
 def solder(affaire: Affaire, evt: AffaireSoldeeV1, at: datetime) -> Decision | None:
     """Close (solde) an affaire at the GRD's request; None when it is cancelled or already soldée."""
-    if affaire.statut == StatutAffaire.ANNULEE or affaire.etat == "soldee":
+    if affaire.statut == StatutAffaire.ANNULEE or affaire.etat == EtatAffaire.SOLDEE:
         return None
     commentaire = f" : {evt.commentaire}" if evt.commentaire else ""
-    nouvelle = _transition(affaire, at, f"Affaire soldée par le GRD{commentaire}", statut=StatutAffaire.TERMINEE, etat="soldee")
+    nouvelle = _transition(affaire, at, f"Affaire soldée par le GRD{commentaire}", statut=StatutAffaire.TERMINEE, etat=EtatAffaire.SOLDEE)
     return Decision(nouvelle, [statut_change(nouvelle, evt.commentaire)])

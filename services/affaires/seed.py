@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from datetime import time as heure
 from typing import Any
 
-from contracts.common import StatutAffaire, TypeAffaire
+from contracts.common import EtatAffaire, StatutAffaire, TypeAffaire
 from contracts.references import reference_affaire
 from demo_data.generator import PdsGen, generate_many
 from platform_kit.listing import SupplierIndex
-from platform_kit.store import AggregateStore, make_client
+from platform_kit.store import AggregateStore, Indexes, make_client
 from services.affaires.domain import DEMANDE_PAR_TYPE, LIBELLES_TYPE, Action, Affaire, Generalites
 from services.affaires.settings import Settings
 from services.affaires.store import AFFAIRES, INDEX_FOURNISSEUR, entree_index, index_affaires
@@ -34,7 +34,7 @@ def affaire_demo(p: PdsGen) -> Affaire:
         fournisseur=fournisseur,
         pds=p.reference,
         statut=StatutAffaire.TERMINEE,
-        etat="soldee",
+        etat=EtatAffaire.SOLDEE,
         annulable=False,
         cree_le=at,
         maj_le=at,
@@ -46,8 +46,8 @@ def affaire_demo(p: PdsGen) -> Affaire:
             date_effet=jour,
         ),
         actions=[
-            Action(date=at, libelle=f"Affaire de {libelle} créée", statut=StatutAffaire.EN_COURS, etat="creee"),
-            Action(date=at, libelle="Affaire soldée par le GRD", statut=StatutAffaire.TERMINEE, etat="soldee"),
+            Action(date=at, libelle=f"Affaire de {libelle} créée", statut=StatutAffaire.EN_COURS, etat=EtatAffaire.CREEE),
+            Action(date=at, libelle="Affaire soldée par le GRD", statut=StatutAffaire.TERMINEE, etat=EtatAffaire.SOLDEE),
         ],
     )
 
@@ -63,7 +63,9 @@ async def seed(settings: Settings, count: int) -> int:
     client = make_client(settings.mongodb_url)
     try:
         store = AggregateStore.partitioned(client[settings.database_name], AFFAIRES, settings.partitions)
-        await index_affaires(store)
+        indexes = Indexes()
+        index_affaires(indexes.declare, store)
+        await indexes.create()
         inserted = await store.bulk_load(document(p) for p in generate_many(count))
         # The per-supplier listing index: entries inserted only where absent, so live changes win over a rerun of the seed.
         par_fournisseur: dict[str, dict[str, dict[str, Any]]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -10,7 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from platform_kit.listing import SupplierIndex
 from platform_kit.runtime import Runtime
-from platform_kit.store import AggregateStore
+from platform_kit.store import AggregateStore, IndexKeys
 from services.affaires.domain import Affaire, PieceJointeStockee
 
 AFFAIRES = "affaires"
@@ -28,6 +29,8 @@ INDEX_FOURNISSEUR = "affaires_par_fournisseur"
 CHAMPS_INDEX = ("type_affaire", "statut", "etat", "pds", "annulable", "cree_le")
 #: Also kept in an entry so that a page of the list is served from the index alone (the list line, api.AffaireResume).
 CHAMPS_LIGNE = ("reference", "fournisseur", "express", "maj_le")
+
+Declare = Callable[[AggregateStore, IndexKeys], object]
 
 
 def entree_index(affaire: Affaire) -> dict[str, Any]:
@@ -48,11 +51,14 @@ def selection(entrees: dict[str, dict[str, Any]], filtre: dict[str, Any]) -> lis
     return [str(c["_id"]) for c in trier(retenues)]
 
 
-async def index_affaires(store: AggregateStore) -> None:
-    """Indexes of the list filters on every partition: by supplier/type/status, by PDS, by creation date."""
-    await store.create_index([("fournisseur", ASCENDING), ("type_affaire", ASCENDING), ("statut", ASCENDING)])
-    await store.create_index([("pds", ASCENDING)])
-    await store.create_index([("cree_le", DESCENDING)])
+def index_affaires(declare: Declare, affaires: AggregateStore) -> None:
+    """Declare the list filters' indexes (every partition): by supplier/type/status, by PDS, by creation date.
+
+    `declare` is `rt.index` in the service, `Indexes().declare` in the seed script (which has no runtime).
+    """
+    declare(affaires, [("fournisseur", ASCENDING), ("type_affaire", ASCENDING), ("statut", ASCENDING)])
+    declare(affaires, "pds")
+    declare(affaires, [("cree_le", DESCENDING)])
 
 
 def trier(cles: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -70,12 +76,8 @@ class AffairesStore:
         self.pieces_jointes: AsyncCollection[dict[str, Any]] = rt.db[PIECES_JOINTES]
         self.index_fournisseur = SupplierIndex(rt.db, INDEX_FOURNISSEUR)
         self._lectures = asyncio.Semaphore(LECTURES_SIMULTANEES)
-        rt.startup_hooks.append(self.ensure_indexes)
-
-    async def ensure_indexes(self) -> None:
-        """Indexes of the affaires and of the attachments."""
-        await index_affaires(self.affaires)
-        await self.pieces_jointes.create_index([("reference_affaire", ASCENDING)])
+        index_affaires(rt.index, self.affaires)
+        rt.index(self.pieces_jointes, "reference_affaire")
 
     async def stocker_piece_jointe(self, reference: str, fournisseur: str, pj: PieceJointeStockee) -> None:
         """Store an attachment's content (idempotent: same id on redelivery)."""

@@ -249,7 +249,7 @@ def test_demand_opens_affaire_with_reference_from_demand_id(demande: WireModel, 
         (reclamation(), NiveauAcces.MANDAT, LUMEN, "NIVEAU_ACCES_INSUFFISANT"),
         (diverse(), NiveauAcces.CONTRAT_CONCLU, LUMEN, "NIVEAU_ACCES_INSUFFISANT"),
         (technique(), NiveauAcces.AUCUN, LUMEN, "NIVEAU_ACCES_INSUFFISANT"),
-        (technique(), NiveauAcces.TITULAIRE, None, "FOURNISSEUR_INCONNU"),
+        (technique(), NiveauAcces.TITULAIRE, None, "FOURNISSEUR_ABSENT"),
     ],
 )
 def test_demand_refusals(demande: WireModel, niveau: NiveauAcces, fournisseur: str | None, code: str) -> None:
