@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from platform_kit import audit
 from platform_kit.runtime import Runtime
-from services.notifications import api, handlers, store
+from services.notifications.api import router
+from services.notifications.handlers import Notifications
 from services.notifications.rendering import Renderer
 from services.notifications.settings import Settings
 from services.notifications.smtp import SmtpSender
+from services.notifications.store import Destinataires, indexer_mail, mails_store, suivis_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service's ASGI app; `app.state.runtime` gives tests the Runtime to start and stop."""
+    """Build the service's ASGI app; `app.state.runtime` gives tests the Runtime to start and stop, `app.state.notifications`
+    the use case (benchmarks call it directly)."""
     settings = settings or Settings()
     rt = Runtime(settings, transient_budget_s=settings.transient_budget_s)
-    # One document per e-mail and per affaire: spread over partitions so lookups stay flat on FerretDB.
-    mails = rt.aggregates(store.MAILS, partitions=settings.partitions, swept=False)
+    mails = mails_store(rt, settings.partitions)
     sender = SmtpSender(settings)
     rt.shutdown_hooks.append(sender.close)
-    notifications = handlers.Notifications(
+    notifications = Notifications(
         rt,
         settings,
         mails=mails,
-        suivis=rt.aggregates(store.SUIVI, partitions=settings.partitions, swept=False),
-        destinataires=store.Destinataires(rt.db),
+        suivis=suivis_store(rt, settings.partitions),
+        destinataires=Destinataires(rt.db),
         sender=sender,
         renderer=Renderer(),
+        indexer_mail=partial(indexer_mail, rt.db),
     )
-    handlers.register(rt, notifications)
-
-    async def indexes() -> None:
-        await store.ensure_indexes(mails)
-
-    rt.startup_hooks.append(indexes)
-    app = rt.http_app("GRD – notifications", api.router(rt, mails, audit.install(rt)))
-    app.state.runtime = rt
-    app.state.notifications = notifications
-    return app
+    notifications.register(rt)
+    return rt.app("GRD – notifications", router(rt, mails, audit.install(rt)), notifications=notifications)

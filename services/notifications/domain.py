@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contracts.common import EtatContrat, ModeIntervention, StatutAffaire, StatutIntervention, TypeAffaire
+from contracts.common import EtatAffaire, EtatContrat, ModeIntervention, StatutAffaire, StatutIntervention, TypeAffaire
 from contracts.evenements import (
     AffaireStatutChangeV1,
     ContratEtatChangeV1,
@@ -216,7 +216,7 @@ def _affaire(ev: AffaireStatutChangeV1, fournisseur: str | None, adresse: str | 
         "motif": ev.motif,
     }
     # Each milestone is mailed once per affaire, even if affaires reports it again with a finer state.
-    if ev.etat == "creee" and ev.express and "express" not in suivi.jalons:
+    if ev.etat == EtatAffaire.CREEE and ev.express and "express" not in suivi.jalons:
         mail = MailPrevu("demande_express", (adresse_grd,), f"{PREFIXE} Demande express – affaire {ref}", contexte, ref)
         return Decision(mails=(mail,), suivi=_jalon(suivi, "express"))
     if ev.statut is StatutAffaire.TERMINEE and "terminee" not in suivi.jalons:
@@ -225,15 +225,16 @@ def _affaire(ev: AffaireStatutChangeV1, fournisseur: str | None, adresse: str | 
     if ev.statut is StatutAffaire.ANNULEE and "annulee" not in suivi.jalons:
         mail = MailPrevu("affaire_annulee", (), f"{PREFIXE} Affaire {ref} annulée", contexte, ref)
         return _pour_fournisseur(mail, adresse, fournisseur, _jalon(suivi, "annulee"))
-    if ev.etat == "a_planifier" and "a_planifier" not in suivi.jalons:
+    if ev.etat == EtatAffaire.A_PLANIFIER and "a_planifier" not in suivi.jalons:
         # A tele-operation failed for good: « il faudra alors convenir d'un rendez-vous avec le client ».
         mail = MailPrevu("rdv_a_convenir", (), f"{PREFIXE} Affaire {ref} – rendez-vous à convenir avec le client", contexte, ref)
         return _pour_fournisseur(mail, adresse, fournisseur, _jalon(suivi, "a_planifier"))
-    if ev.etat in ("en_attente_intervention", "intervention_planifiee") and "etude_technique" in suivi.jalons and "etude_conclue" not in suivi.jalons:
+    planning = ev.etat in (EtatAffaire.EN_ATTENTE_INTERVENTION, EtatAffaire.INTERVENTION_PLANIFIEE)
+    if planning and "etude_technique" in suivi.jalons and "etude_conclue" not in suivi.jalons:
         # The GRD concluded the study favourably: planning resumes (an unfavourable one ends the affaire: annulée).
         mail = MailPrevu("etude_technique_conclue", (), f"{PREFIXE} Affaire {ref} – étude technique conclue", contexte, ref)
         return _pour_fournisseur(mail, adresse, fournisseur, _jalon(suivi, "etude_conclue"))
-    if ev.etat == "etude_technique" and "etude_technique" not in suivi.jalons:
+    if ev.etat == EtatAffaire.ETUDE_TECHNIQUE and "etude_technique" not in suivi.jalons:
         mail = MailPrevu("etude_technique", (), f"{PREFIXE} Affaire {ref} – étude technique nécessaire", contexte, ref)
         return _pour_fournisseur(mail, adresse, fournisseur, _jalon(suivi, "etude_technique"))
     return Decision(suivi=suivi)

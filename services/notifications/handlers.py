@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from typing import Any, Protocol
 
+from contracts import topics
 from contracts.evenements import (
     AffaireStatutChangeV1,
     ContratEtatChangeV1,
@@ -16,37 +18,85 @@ from contracts.evenements import (
 )
 from platform_kit.errors import TransientError
 from platform_kit.messaging import HandlerContext
+from platform_kit.ports import Aggregates, HandlerPort
 from platform_kit.runtime import Runtime
-from platform_kit.store import AggregateStore
 from services.notifications.domain import Evenement, MailPrevu, SuiviAffaire, decider, fournisseur_concerne, message_id_mail
 from services.notifications.rendering import Renderer
 from services.notifications.settings import Settings
-from services.notifications.smtp import SmtpIndisponible, SmtpRefus, SmtpSender
-from services.notifications.store import Destinataires, indexer_mail
+from services.notifications.smtp import Envoi, SmtpIndisponible, SmtpRefus
 
 log = logging.getLogger(__name__)
 
+#: The e-mail types the `mails` consumer handles (one use case for all).
+EVENEMENTS: tuple[type[Evenement], ...] = (
+    DemandeAccepteeV1,
+    DemandeRefuseeV1,
+    AffaireStatutChangeV1,
+    InterventionStatutChangeV1,
+    ContratEtatChangeV1,
+)
+
+#: Records one e-mail in its supplier's list index (store.indexer_mail bound to the database); idempotent.
+IndexMail = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class Annuaire(Protocol):
+    """Supplier addresses (store.Destinataires)."""
+
+    async def adresse(self, code: str) -> str | None:
+        """The address to write to for a supplier code, None when unknown."""
+        ...
+
+
+class Relais(Protocol):
+    """The SMTP relay (smtp.SmtpSender)."""
+
+    async def send(self, message: EmailMessage) -> Envoi:
+        """Send one message; raise SmtpIndisponible (retry) or SmtpRefus (permanent)."""
+        ...
+
 
 class Notifications:
-    """The use case behind every handled event: decide, send each e-mail once, remember the affaire's follow-up."""
+    """The use case behind every handled event: decide, send each e-mail once, remember the affaire's follow-up.
+
+    Not `handling.decide`: an event causes e-mails (each its own record, sent and committed one by one, since the
+    relay cannot take part in a commit) before the affaire's follow-up is committed; a redelivery finds the e-mails
+    already sent and the follow-up already applied.
+    """
 
     def __init__(
         self,
-        rt: Runtime,
+        kit: HandlerPort,
         settings: Settings,
-        mails: AggregateStore,
-        suivis: AggregateStore,
-        destinataires: Destinataires,
-        sender: SmtpSender,
+        mails: Aggregates,
+        suivis: Aggregates,
+        destinataires: Annuaire,
+        sender: Relais,
         renderer: Renderer,
+        indexer_mail: IndexMail,
     ) -> None:
-        self.rt = rt
+        self.kit = kit
         self.settings = settings
         self.mails = mails
         self.suivis = suivis
         self.destinataires = destinataires
         self.sender = sender
         self.renderer = renderer
+        self.indexer_mail = indexer_mail
+
+    def register(self, rt: Runtime) -> None:
+        """Create the `mails` consumer and bind every handled event type to `handle`."""
+        # Idempotent through the e-mail documents (one per Message-ID, sent once) and the affaire follow-up: no inbox.
+        consumer = rt.consumer(
+            "mails",
+            topics.DEMANDES_RESULTATS,
+            topics.AFFAIRES_EVENEMENTS,
+            topics.INTERVENTIONS_EVENEMENTS,
+            topics.CONTRATS_EVENEMENTS,
+            inbox=False,
+        )
+        for model in EVENEMENTS:
+            consumer.handles(model)(self.handle)
 
     async def handle(self, ctx: HandlerContext, evenement: Evenement) -> None:
         """Send the e-mails an event causes, then record the affaire's new follow-up state."""
@@ -71,7 +121,7 @@ class Notifications:
         for mail in decision.mails:
             await self._envoyer_une_fois(ctx, mail, fournisseur)
         if suivi_loaded is not None and decision.suivi != suivi:
-            await self.rt.commit(self.suivis, suivi_loaded, decision.suivi.to_doc(), ctx, [])
+            await self.kit.commit(self.suivis, suivi_loaded, decision.suivi.to_doc(), ctx, [])
 
     async def _envoyer_une_fois(self, ctx: HandlerContext, mail: MailPrevu, fournisseur: str | None) -> None:
         env = ctx.envelope
@@ -89,7 +139,7 @@ class Notifications:
         loaded = await ctx.load(self.mails, message_id)
         if loaded.state.get("status") in ("sent", "refused"):
             return
-        now = datetime.now(UTC)
+        now = self.kit.now()
         message = self.renderer.message(mail, expediteur=self.settings.expediteur, message_id=message_id, now=now)
         state: dict[str, Any] = {
             "recipients": list(mail.destinataires),
@@ -108,56 +158,20 @@ class Notifications:
         except SmtpRefus as exc:
             log.error("e-mail refusé définitivement par le relais SMTP: %s", exc, extra={"fields": {"message_id": message_id}})
             state.update(status="refused", error=str(exc), sent_at=now)
-            await indexer_mail(self.rt.db, message_id, state)
-            await self.rt.commit(self.mails, loaded, state, ctx, [])
+            await self.indexer_mail(message_id, state)
+            await self.kit.commit(self.mails, loaded, state, ctx, [])
             return
         if envoi.refuses:
             log.warning("destinataires refusés: %s", envoi.refuses, extra={"fields": {"message_id": message_id}})
         state.update(status="sent", sent_at=now, refused_recipients=envoi.refuses)
         # The supplier's mail index first (idempotent): a crash before the commit resends under the same Message-ID
         # and writes the entry again.
-        await indexer_mail(self.rt.db, message_id, state)
-        await self.rt.commit(self.mails, loaded, state, ctx, [evenement])
+        await self.indexer_mail(message_id, state)
+        await self.kit.commit(self.mails, loaded, state, ctx, [evenement])
+
 
 
 def _reference_suivie(evenement: Evenement) -> str | None:
-    if isinstance(evenement, AffaireStatutChangeV1 | InterventionStatutChangeV1):
-        return evenement.reference_affaire
-    if isinstance(evenement, ContratEtatChangeV1):
+    if isinstance(evenement, AffaireStatutChangeV1 | InterventionStatutChangeV1 | ContratEtatChangeV1):
         return evenement.reference_affaire
     return None
-
-
-def register(rt: Runtime, notifications: Notifications) -> None:
-    """Create the `mails` consumer and bind its thin typed handlers."""
-    from contracts import topics
-
-    # Idempotent through the e-mail documents (one per Message-ID, sent once) and the affaire follow-up: no inbox.
-    consumer = rt.consumer(
-        "mails",
-        topics.DEMANDES_RESULTATS,
-        topics.AFFAIRES_EVENEMENTS,
-        topics.INTERVENTIONS_EVENEMENTS,
-        topics.CONTRATS_EVENEMENTS,
-        inbox=False,
-    )
-
-    @consumer.handles(DemandeAccepteeV1)
-    async def demande_acceptee(ctx: HandlerContext, ev: DemandeAccepteeV1) -> None:
-        await notifications.handle(ctx, ev)
-
-    @consumer.handles(DemandeRefuseeV1)
-    async def demande_refusee(ctx: HandlerContext, ev: DemandeRefuseeV1) -> None:
-        await notifications.handle(ctx, ev)
-
-    @consumer.handles(AffaireStatutChangeV1)
-    async def affaire_statut_change(ctx: HandlerContext, ev: AffaireStatutChangeV1) -> None:
-        await notifications.handle(ctx, ev)
-
-    @consumer.handles(InterventionStatutChangeV1)
-    async def intervention_statut_change(ctx: HandlerContext, ev: InterventionStatutChangeV1) -> None:
-        await notifications.handle(ctx, ev)
-
-    @consumer.handles(ContratEtatChangeV1)
-    async def contrat_etat_change(ctx: HandlerContext, ev: ContratEtatChangeV1) -> None:
-        await notifications.handle(ctx, ev)

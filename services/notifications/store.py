@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from platform_kit.listing import SupplierIndex
 from platform_kit.reference import reference
+from platform_kit.runtime import Runtime
 from platform_kit.store import AggregateStore
 
 MAILS = "mails"
@@ -50,10 +51,18 @@ class Destinataires:
         return result.upserted_count + result.modified_count
 
 
-async def ensure_indexes(mails: AggregateStore) -> None:
-    """Indexes of the mail history read by the HTTP route (on every partition)."""
-    await mails.create_index([("reference_affaire", ASCENDING), ("sent_at", DESCENDING)])
-    await mails.create_index([("sent_at", DESCENDING)])
+def mails_store(rt: Runtime, partitions: int) -> AggregateStore:
+    """One record per e-mail (`_id` = its Message-ID) over `partitions` collections, with the HTTP history's indexes."""
+    # Spread over partitions so that lookups stay flat on FerretDB; not swept: its only writer is the consumer.
+    mails = rt.aggregates(MAILS, partitions=partitions, swept=False)
+    rt.index(mails, [("reference_affaire", ASCENDING), ("sent_at", DESCENDING)])
+    rt.index(mails, [("sent_at", DESCENDING)])
+    return mails
+
+
+def suivis_store(rt: Runtime, partitions: int) -> AggregateStore:
+    """One follow-up per affaire (`_id` = its reference) over `partitions` collections (read by `_id` only)."""
+    return rt.aggregates(SUIVI, partitions=partitions, swept=False)
 
 
 async def mails_envoyes(mails: AggregateStore, reference_affaire: str | None, limit: int) -> list[dict[str, Any]]:
