@@ -6,12 +6,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
 from contracts.common import NiveauAcces
+from contracts.refus import CodeRefus, Refus
 from platform_kit.auth import OPERATEUR, Principal
 from platform_kit.reference import reference as reference_grd
 from platform_kit.runtime import Runtime
 from platform_kit.vues import TOTAL, Format, paginer, reponse_csv
 from services.referentiel.domain import acces
-from services.referentiel.domain.commun import Refus
 from services.referentiel.domain.consultation import Vue, dossier
 from services.referentiel.domain.listes import listes_de_reference
 from services.referentiel.domain.perimetre import COLONNES, STATUTS, FiltrePerimetre, filtrer
@@ -21,7 +21,7 @@ from services.referentiel.store import ReferentielStore
 
 
 def _erreur(statut: int, refus: Refus) -> JSONResponse:
-    return JSONResponse(status_code=statut, content={"code": refus.code, "message": refus.message})
+    return JSONResponse(status_code=statut, content={"code": refus.code.value, "message": refus.message})
 
 
 def build_router(rt: Runtime, store: ReferentielStore, settings: Settings) -> APIRouter:
@@ -58,11 +58,11 @@ def build_router(rt: Runtime, store: ReferentielStore, settings: Settings) -> AP
         criteres = {k: v for k, v in params.items() if v}
         critere = valider_recherche(params, titulaire_contrat)
         fournisseur = fournisseur_de(principal)
-        if titulaire_contrat and fournisseur is not None and isinstance(critere, Refus) and critere.code != "CARACTERE_JOKER_INTERDIT":
+        if titulaire_contrat and fournisseur is not None and isinstance(critere, Refus) and critere.code != CodeRefus.CARACTERE_JOKER_INTERDIT:
             # « titulaire d'un contrat »: every PDS the supplier was, is or is becoming titulaire of, « sans les conditions
             # de critères » (no complete address, no meter, no occupant): served from its perimeter index.
             filtre = FiltrePerimetre(commune=commune, code_postal=code_postal, voie=voie, numero=numero)
-            lignes = filtrer(await store.perimetre(fournisseur), filtre, rt.clock.today())[: settings.recherche_max_resultats]
+            lignes = filtrer(await store.perimetre(fournisseur), filtre, rt.today())[: settings.recherche_max_resultats]
             portees = [{"reference": li.reference, "adresse": li.adresse, "etat": li.etat, "statut": li.statut} for li in lignes]
             detail = {**criteres, "resultats": [li.reference for li in lignes]}
             await tracer(principal, "recherche:titulaire_contrat", None, None, f"servie:{len(portees)}", detail)
@@ -139,7 +139,7 @@ def build_router(rt: Runtime, store: ReferentielStore, settings: Settings) -> AP
             await tracer(principal, "perimetre", None, None, "refusee:STATUT_INCONNU", filtre)
             raise HTTPException(400, detail=f"Statut(s) inconnu(s) : {', '.join(inconnus)} (attendus : {', '.join(STATUTS)}).")
         criteres = FiltrePerimetre(commune=commune, code_postal=code_postal, voie=voie, numero=numero, statuts=tuple(statut or ()))
-        lignes = filtrer(await store.perimetre(code), criteres, rt.clock.today())
+        lignes = filtrer(await store.perimetre(code), criteres, rt.today())
         page = [ligne.as_dict() for ligne in paginer(lignes, limite, saut)]
         await tracer(principal, "perimetre", None, None, f"servie:{len(page)}/{len(lignes)}", {**filtre, "limite": limite, "saut": saut})
         if format == Format.CSV:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from platform_kit.audit import AuditJournal
@@ -41,15 +40,12 @@ class ReferentielStore:
         # outcome or the DemandeQualifiee in its outbox: one insert, instead of rewriting the PDS document (several kB).
         self.demandes = rt.aggregates("demandes", partitions=16, swept=False)
         self.audit = audit
-        rt.startup_hooks.append(self.creer_index)
+        # The PDS partitions' lookups by address key and by meter.
+        rt.index(self.pds, "adresse_cle")
+        rt.index(self.pds, "compteur.reference")
 
     def _adresses(self, cle: str) -> AsyncCollection[dict[str, Any]]:
         return self.adresses[partition_of(cle, self.partitions)]
-
-    async def creer_index(self) -> None:
-        """Create the indexes (the PDS partitions' lookups by address key and meter)."""
-        await self.pds.create_index([("adresse_cle", ASCENDING)])
-        await self.pds.create_index([("compteur.reference", ASCENDING)])
 
     async def charger(self, reference: str) -> Loaded:
         """Load one PDS aggregate (version 0 when unknown)."""

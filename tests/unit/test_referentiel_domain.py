@@ -11,9 +11,9 @@ from contracts import demandes as d
 from contracts.base import WireModel
 from contracts.common import Contact, ContratConclu, EtatContrat, IndexCadran, NatureReleve, NiveauAcces, Releve
 from contracts.evenements import ContratEtatChangeV1
+from contracts.refus import Refus
 from demo_data.generator import generate
 from services.referentiel.domain import acces
-from services.referentiel.domain.commun import Refus
 from services.referentiel.domain.consultation import releves_visibles
 from services.referentiel.domain.contrats import appliquer_changement_contrat
 from services.referentiel.domain.recherche import ParAdresse, ParReference, correspond, entree_index, valider_recherche

@@ -8,7 +8,8 @@ from datetime import date, datetime
 from contracts import demandes as d
 from contracts.base import WireModel
 from contracts.common import NiveauAcces
-from services.referentiel.domain.commun import LIBELLES_NIVEAUX, Refus, State, au_moins, iso, plus_fort
+from contracts.refus import CodeRefus, Refus
+from services.referentiel.domain.commun import LIBELLES_NIVEAUX, State, au_moins, iso, plus_fort
 
 #: The level each demand type needs; CF and MES carry their contrat conclu inline.
 NIVEAU_REQUIS: dict[type[WireModel], NiveauAcces] = {
@@ -83,7 +84,7 @@ def declarer_acces(state: State, fournisseur: str, decl: d.DeclarationAccesV1, t
     if decl.niveau == NiveauAcces.CONTRAT_CONCLU:
         if not decl.reference_contrat or decl.date_signature_contrat is None:
             return Refus(
-                "DECLARATION_INCOMPLETE",
+                CodeRefus.DECLARATION_INCOMPLETE,
                 "Le niveau « contrat conclu » exige la référence et la date de signature du contrat conclu avec le client : "
                 "renseignez reference_contrat et date_signature_contrat.",
             )
@@ -92,20 +93,20 @@ def declarer_acces(state: State, fournisseur: str, decl: d.DeclarationAccesV1, t
     elif decl.niveau == NiveauAcces.MANDAT:
         if decl.date_signature_mandat is None:
             return Refus(
-                "DECLARATION_INCOMPLETE",
+                CodeRefus.DECLARATION_INCOMPLETE,
                 "Le niveau « mandat » exige la date de signature du mandat donné par le client : renseignez date_signature_mandat.",
             )
         signe = decl.date_signature_mandat
         detail = {"date_signature": iso(signe), "declare_le": iso(today)}
     else:
         return Refus(
-            "NIVEAU_NON_DECLARABLE",
+            CodeRefus.NIVEAU_NON_DECLARABLE,
             f"Le niveau « {LIBELLES_NIVEAUX[decl.niveau]} » ne se déclare pas : déclarez « contrat_conclu » ou « mandat ». "
             "Le niveau titulaire découle du contrat d'acheminement.",
         )
     if signe > today:
         return Refus(
-            "DATE_SIGNATURE_FUTURE",
+            CodeRefus.DATE_SIGNATURE_FUTURE,
             f"La date de signature déclarée ({signe.isoformat()}) est dans le futur : déclarez l'accès une fois le document signé.",
         )
     return _avec_declaration(state, fournisseur, decl.niveau, detail)
@@ -114,7 +115,7 @@ def declarer_acces(state: State, fournisseur: str, decl: d.DeclarationAccesV1, t
 def refus_sans_pds(adresse_grd: str) -> Refus:
     """The refusal of a demand without PDS (chantier, provisoire), pointing to the GRD team's address."""
     return Refus(
-        "DEMANDE_SANS_PDS",
+        CodeRefus.DEMANDE_SANS_PDS,
         "Les demandes sans PDS (raccordement de chantier, branchement provisoire) ne sont pas traitées par la plateforme : "
         f"adressez votre demande par e-mail à l'équipe acheminement du GRD ({adresse_grd}).",
     )
@@ -123,7 +124,7 @@ def refus_sans_pds(adresse_grd: str) -> Refus:
 def refus_pds_inconnu(pds: str) -> Refus:
     """The refusal of a demand on a PDS the GRD does not know."""
     return Refus(
-        "PDS_INCONNU",
+        CodeRefus.PDS_INCONNU,
         f"Le PDS {pds} est inconnu du GRD : vérifiez la référence complète (14 chiffres suivis du suffixe d'activité, "
         "par exemple EC1) ou retrouvez le PDS par une recherche par adresse.",
     )
@@ -132,25 +133,16 @@ def refus_pds_inconnu(pds: str) -> Refus:
 def refus_fournisseur_absent() -> Refus:
     """The refusal of a demand whose envelope does not name the acting supplier."""
     return Refus(
-        "FOURNISSEUR_ABSENT",
+        CodeRefus.FOURNISSEUR_ABSENT,
         "Le message ne précise pas le fournisseur émetteur : renseignez votre code fournisseur dans le champ "
         "« fournisseur » de l'enveloppe et renvoyez la demande.",
-    )
-
-
-def refus_erreur_technique() -> Refus:
-    """The refusal owed to a demand the platform could not handle after its retries (it went to the dead letters)."""
-    return Refus(
-        "ERREUR_TECHNIQUE",
-        "Votre demande n'a pas pu être traitée à la suite d'une erreur technique du GRD ; elle a été mise de côté pour "
-        "analyse. Renvoyez-la sous un nouvel identifiant si le GRD ne vous recontacte pas.",
     )
 
 
 def refus_cle_incoherente(cle: str, pds: str) -> Refus:
     """The refusal of a demand whose Kafka key is not the PDS it is about (its order with the PDS's messages is lost)."""
     return Refus(
-        "CLE_INCOHERENTE",
+        CodeRefus.CLE_INCOHERENTE,
         f"La clé du message ({cle[:64]}) ne correspond pas au PDS de la demande ({pds}) : publiez la demande avec "
         "la référence du PDS comme clé.",
     )
@@ -159,7 +151,7 @@ def refus_cle_incoherente(cle: str, pds: str) -> Refus:
 def refus_trop_volumineux(taille: int, maximum: int) -> Refus:
     """The refusal of a demand too large for its qualification to travel on the bus."""
     return Refus(
-        "MESSAGE_TROP_VOLUMINEUX",
+        CodeRefus.MESSAGE_TROP_VOLUMINEUX,
         f"La demande fait {taille} octets, au-delà des {maximum} octets acceptés : réduisez les pièces jointes ou le "
         "texte libre puis renvoyez-la.",
     )
@@ -168,7 +160,7 @@ def refus_trop_volumineux(taille: int, maximum: int) -> Refus:
 def refus_horodatage_futur(emise: datetime, recue: datetime) -> Refus:
     """The refusal of a demand dated ahead of its receipt: the sender's clock or the message is wrong."""
     return Refus(
-        "HORODATAGE_FUTUR",
+        CodeRefus.HORODATAGE_FUTUR,
         f"La demande est datée du {emise.isoformat(timespec='seconds')}, après sa réception par le GRD "
         f"({recue.isoformat(timespec='seconds')}) : corrigez l'horloge de votre système puis renvoyez la demande.",
     )
@@ -177,7 +169,7 @@ def refus_horodatage_futur(emise: datetime, recue: datetime) -> Refus:
 def refus_message_invalide(type_message: str, detail: str) -> Refus:
     """The refusal of a demand whose payload does not match its schema."""
     return Refus(
-        "MESSAGE_INVALIDE",
+        CodeRefus.MESSAGE_INVALIDE,
         f"Le message {type_message} est invalide ({detail}) : corrigez les champs indiqués puis renvoyez la demande.",
     )
 
@@ -190,7 +182,7 @@ def qualifier_demande(state: State, fournisseur: str, demande: WireModel, today:
         conclu = demande.contrat_conclu
         if conclu.date_signature > today:
             return Refus(
-                "DATE_SIGNATURE_FUTURE",
+                CodeRefus.DATE_SIGNATURE_FUTURE,
                 f"La date de signature du contrat conclu ({conclu.date_signature.isoformat()}) est dans le futur : "
                 "renvoyez la demande une fois le contrat signé par le client.",
             )
@@ -199,7 +191,7 @@ def qualifier_demande(state: State, fournisseur: str, demande: WireModel, today:
         niveau = plus_fort(niveau, NiveauAcces.CONTRAT_CONCLU)
     if not au_moins(niveau, requis):
         return Refus(
-            "NIVEAU_ACCES_INSUFFISANT",
+            CodeRefus.NIVEAU_ACCES_INSUFFISANT,
             f"Le niveau d'accès « {LIBELLES_NIVEAUX[requis]} » est requis pour {LIBELLES_DEMANDES[type(demande)]} "
             f"sur le PDS {state.get('reference', '')} ; votre niveau est « {LIBELLES_NIVEAUX[niveau]} ». "
             "Seul le fournisseur titulaire du contrat d'acheminement peut faire cette demande.",

@@ -1,16 +1,13 @@
-"""Shared vocabulary of the référentiel's pure rules: refusals, access-level order, normalized keys, dates."""
+"""Shared vocabulary of the référentiel's pure rules: access-level order, normalized keys, dates (refusals: contracts.refus)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from contracts.common import NiveauAcces
-
-ETAPE = "referentiel"
 
 ORDRE_NIVEAUX: dict[NiveauAcces, int] = {
     NiveauAcces.AUCUN: 0,
@@ -27,14 +24,6 @@ LIBELLES_NIVEAUX: dict[NiveauAcces, str] = {
 }
 
 State = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Refus:
-    """A refusal: a stable UPPER_SNAKE_CASE code and a French message saying what is wrong and what to do."""
-
-    code: str
-    message: str
 
 
 def au_moins(niveau: NiveauAcces, requis: NiveauAcces) -> bool:

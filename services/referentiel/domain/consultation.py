@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts.common import Contact, NiveauAcces
+from contracts.common import Contact, EtatContrat, NiveauAcces
 from contracts.evenements import CompteurInfo, ContextePds
 from services.referentiel.domain.acces import titulaire_actuel
 from services.referentiel.domain.commun import State, au_moins
@@ -54,7 +54,7 @@ def _contrat_du_fournisseur(state: State, fournisseur: str | None) -> dict[str, 
     if ouverts:
         return {k: v for k, v in ouverts[-1].items() if k != "fin"}
     attente = [p for p in state.get("en_souscription", []) if fournisseur is None or p["fournisseur"] == fournisseur]
-    return {**attente[-1], "etat": "en_cours_de_souscription"} if attente else None
+    return {**attente[-1], "etat": EtatContrat.EN_COURS_DE_SOUSCRIPTION.value} if attente else None
 
 
 def generalites(state: State, niveau: NiveauAcces, fournisseur: str | None) -> dict[str, Any]:

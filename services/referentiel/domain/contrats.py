@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from contracts.common import Contact, EtatContrat
+from contracts.common import Contact, EtatContractuelPds, EtatContrat, MotifReleve
 from contracts.evenements import ContratEtatChangeV1
 from services.referentiel.domain.acces import titulaire_actuel
 from services.referentiel.domain.commun import State, cle_personne, iso
@@ -17,7 +17,7 @@ from services.referentiel.domain.releves import enregistrer_releve, partager_rel
 class ReleveAPublier:
     """A reading just recorded, to announce (ReleveEnregistree + FluxR15)."""
 
-    motif: str
+    motif: MotifReleve
     titulaire: str | None
     #: Already recorded for the other holder of a change: only its flux goes to this one.
     partagee: bool = False
@@ -42,12 +42,12 @@ def _changer_occupant(state: State, occupant: dict[str, Any] | None) -> State:
     return {**state, "occupant": occupant, "occupants_precedents": precedents, "occupant_cles": cles, "declarations": {}}
 
 
-def _motif_releve(etat_avant: str | None, evt: ContratEtatChangeV1) -> str:
+def _motif_releve(etat_avant: str | None, evt: ContratEtatChangeV1) -> MotifReleve:
     if evt.etat == EtatContrat.EN_SERVICE:
-        return "changement_fournisseur" if etat_avant == "en_service" else "mise_en_service"
+        return MotifReleve.CHANGEMENT_FOURNISSEUR if etat_avant == EtatContractuelPds.EN_SERVICE else MotifReleve.MISE_EN_SERVICE
     if evt.etat == EtatContrat.CESSE:
-        return "cessation"
-    return "modification_contractuelle"
+        return MotifReleve.CESSATION
+    return MotifReleve.MODIFICATION_CONTRACTUELLE
 
 
 def appliquer_changement_contrat(state: State, evt: ContratEtatChangeV1, today: date, mois: int) -> tuple[State, ReleveAPublier | None]:
@@ -71,22 +71,22 @@ def appliquer_changement_contrat(state: State, evt: ContratEtatChangeV1, today: 
             valeur = getattr(evt, champ)
             if valeur is not None:
                 courant[champ] = valeur
-        nouveau["etat"] = "en_service"
+        nouveau["etat"] = EtatContractuelPds.EN_SERVICE.value
         if evt.occupant is not None:
             nouveau = _changer_occupant(nouveau, _occupant(evt.occupant))
     elif evt.etat == EtatContrat.EN_COURS_DE_CESSATION:
         if any(t["contrat_id"] == evt.contrat_id and t.get("fin") is None for t in titulaires):
-            nouveau["etat"] = "en_cours_de_resiliation"
+            nouveau["etat"] = EtatContractuelPds.EN_COURS_DE_RESILIATION.value
     elif evt.etat == EtatContrat.CESSE:
         for t in titulaires:
             if t["contrat_id"] == evt.contrat_id and t.get("fin") is None:
                 t["fin"] = iso(effet)
-    elif evt.etat == EtatContrat.ANNULE and nouveau.get("etat") == "en_cours_de_resiliation":
-        nouveau["etat"] = "en_service"
+    elif evt.etat == EtatContrat.ANNULE and nouveau.get("etat") == EtatContractuelPds.EN_COURS_DE_RESILIATION:
+        nouveau["etat"] = EtatContractuelPds.EN_SERVICE.value
     nouveau["titulaires"] = titulaires
     nouveau["en_souscription"] = en_souscription
     if evt.etat == EtatContrat.CESSE and titulaire_actuel(nouveau) is None:
-        nouveau["etat"] = "resilie"
+        nouveau["etat"] = EtatContractuelPds.RESILIE.value
         nouveau = _changer_occupant(nouveau, None)
     publier = None
     if evt.releve is not None:

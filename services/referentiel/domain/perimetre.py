@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from contracts.common import EtatContractuelPds
 from services.referentiel.domain.commun import State, normaliser
 
 STATUTS = ("titulaire", "entrant", "sortant", "ancien")
@@ -34,7 +35,7 @@ def entrees_perimetre(state: State) -> dict[str, dict[str, Any]]:
     for t in state.get("titulaires", []):
         periodes.setdefault(t["fournisseur"], []).append({"debut": t.get("debut"), "fin": t.get("fin"), "contrat_id": t.get("contrat_id")})
     entrees_prevues: dict[str, str | None] = {p["fournisseur"]: p.get("date_effet") for p in state.get("en_souscription", [])}
-    resiliation = state.get("etat") == "en_cours_de_resiliation"
+    resiliation = state.get("etat") == EtatContractuelPds.EN_COURS_DE_RESILIATION
     out: dict[str, dict[str, Any]] = {}
     for fournisseur in sorted({*periodes, *entrees_prevues}):
         autres_entrants = [d for f, d in entrees_prevues.items() if f != fournisseur]

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from services.referentiel.domain.commun import Refus, State, cle_adresse, cle_personne, normaliser
+from contracts.refus import CodeRefus, Refus
+from services.referentiel.domain.commun import State, cle_adresse, cle_personne, normaliser
 
 REFERENCE_PDS = re.compile(r"^\d{14}[A-Z]{2}\d$")
 CHAMPS_ADRESSE = ("numero", "voie", "code_postal", "commune")
@@ -35,7 +36,7 @@ Critere = ParReference | ParAdresse
 
 def _refus_incomplet() -> Refus:
     return Refus(
-        "CRITERES_INSUFFISANTS",
+        CodeRefus.CRITERES_INSUFFISANTS,
         "Critères de recherche insuffisants : donnez la référence complète du PDS, ou l'adresse complète avec la référence "
         "du compteur, ou l'adresse complète avec le nom et le prénom de l'occupant précédent, ou l'adresse complète avec "
         "l'option titulaire_contrat.",
@@ -48,14 +49,14 @@ def valider_recherche(params: dict[str, str | None], titulaire_contrat: bool) ->
     etoiles = sorted(k for k, v in valeurs.items() if "*" in v)
     if etoiles:
         return Refus(
-            "CARACTERE_JOKER_INTERDIT",
+            CodeRefus.CARACTERE_JOKER_INTERDIT,
             f"Le caractère * n'est pas autorisé dans une recherche (champ(s) {', '.join(etoiles)}) : saisissez des valeurs complètes.",
         )
     reference = valeurs.get("reference", "").upper()
     if reference:
         if not REFERENCE_PDS.match(reference):
             return Refus(
-                "REFERENCE_PDS_INCOMPLETE",
+                CodeRefus.REFERENCE_PDS_INCOMPLETE,
                 f"La référence « {reference} » n'est pas une référence complète de PDS : saisissez les 14 chiffres suivis du "
                 "suffixe d'activité (par exemple 30000000000042EC1).",
             )
@@ -67,11 +68,11 @@ def valider_recherche(params: dict[str, str | None], titulaire_contrat: bool) ->
     manquants = [k for k, v in adresse.items() if not v]
     if manquants:
         return Refus(
-            "ADRESSE_INCOMPLETE",
+            CodeRefus.ADRESSE_INCOMPLETE,
             f"L'adresse doit être complète (numéro, voie, code postal et commune) ; il manque : {', '.join(manquants)}.",
         )
     if not re.fullmatch(r"\d{5}", adresse["code_postal"]):
-        return Refus("ADRESSE_INCOMPLETE", "Le code postal doit comporter 5 chiffres.")
+        return Refus(CodeRefus.ADRESSE_INCOMPLETE, "Le code postal doit comporter 5 chiffres.")
     cle = cle_adresse(adresse["numero"], adresse["voie"], adresse["code_postal"], adresse["commune"])
     complement = normaliser(valeurs.get("complement"))
     if titulaire_contrat:

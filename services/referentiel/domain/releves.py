@@ -26,7 +26,7 @@ def releve_stockee(releve: Releve, motif: str, titulaire: str | None, reference_
         "date_releve": iso(releve.date_releve),
         "index": {i.cadran: i.valeur for i in releve.index},
         "nature": releve.nature.value,
-        "motif": motif,
+        "motif": str(motif),
         "titulaire": titulaire,
         "reference_affaire": reference_affaire,
     }
