@@ -11,13 +11,12 @@ from platform_kit.runtime import Runtime
 from platform_kit.store import AggregateStore
 from platform_kit.vues import TOTAL, Format, paginer, reponse_csv
 from services.contrats.domain import COLONNES_CONTRATS, EtatPds, contrats_visibles, vue_contrat
-from services.contrats.store import INDEX_CONTRATS, contrats_du_fournisseur
+from services.contrats.store import contrats_du_fournisseur
 
 
 def router(rt: Runtime, store: AggregateStore, journal: AuditJournal) -> APIRouter:
     """The routes, bound to the service's runtime (authentication), store and audit journal."""
     api = APIRouter(tags=["contrats"])
-    index = rt.db[INDEX_CONTRATS]
 
     @api.get("/pds/{ref}/contrats")
     async def contrats_du_pds(ref: str, principal: Principal = Depends(rt.auth)) -> dict[str, Any]:  # noqa: B008
@@ -53,7 +52,7 @@ def router(rt: Runtime, store: AggregateStore, journal: AuditJournal) -> APIRout
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Indiquez le fournisseur consulté (paramètre fournisseur).")
         lignes = [
             li
-            for li in await contrats_du_fournisseur(index, code)
+            for li in await contrats_du_fournisseur(rt.db, code)
             if (not etat or li.get("etat") in {e.value for e in etat}) and (pds is None or li.get("pds") == pds)
         ]
         page = paginer(lignes, limite, saut)

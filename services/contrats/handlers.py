@@ -1,22 +1,23 @@
-"""Thin handlers: load the PDS aggregate, call the pure domain, commit state + processed mark + events at once."""
+"""Thin handlers on the kit's port: load the PDS aggregate, call the pure domain, commit state + processed mark + events at once."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from datetime import date
+from typing import Any, Protocol
 
 from contracts.common import StatutAffaire, StatutIntervention
 from contracts.envelope import Envelope
 from contracts.evenements import AffaireStatutChangeV1, DemandeQualifieeV1, InterventionStatutChangeV1
 from contracts.references import event_id
 from contracts.refus import CodeRefus, Etape, Refus, demande_refusee
+from platform_kit.decision import Decided, Verdict, refusal_of
+from platform_kit.handling import decide, emissions
 from platform_kit.messaging import HandlerContext, Outgoing
-from platform_kit.runtime import Runtime
-from platform_kit.store import AggregateStore, ConcurrencyConflict, Loaded, UnitOfWork
+from platform_kit.ports import Aggregates, HandlerPort
+from platform_kit.store import ConcurrencyConflict, Loaded, UnitOfWork
 from services.contrats.domain import (
     TYPES_TRAITES,
     Decision,
@@ -30,9 +31,29 @@ from services.contrats.domain import (
     realiser,
     solder,
 )
-from services.contrats.store import INDEX_CONTRATS, indexer_contrats
 
-log = logging.getLogger(__name__)
+#: The refusal of a demand whose envelope names no acting supplier (the same code in every service).
+FOURNISSEUR_ABSENT = Refus(CodeRefus.FOURNISSEUR_ABSENT, "Le fournisseur demandeur n'est pas identifié : renvoyez la demande avec votre code.")
+
+#: A unit of work for one item of the due job: at its end, what a crash left unpublished goes out
+#: (`Runtime.publishing_leftovers`).
+UniteDeTravail = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+
+
+class Annexes(Protocol):
+    """The documents kept beside the PDS aggregates (store.Annexes): the holders' contract lines and the due agenda."""
+
+    async def indexer(self, etat: EtatPds) -> None:
+        """Record the list lines of every contract of the PDS (idempotent)."""
+        ...
+
+    async def noter_echeance(self, pds: str, jour: date | None) -> None:
+        """Keep the PDS's agenda entry at its next due date (none: no entry)."""
+        ...
+
+    async def echeances_dues(self, jour: date, complet: bool) -> list[str]:
+        """The PDS with a change due by `jour` (from the agenda, or from every aggregate when `complet`)."""
+        ...
 
 
 def lire_etat(loaded: Loaded) -> EtatPds:
@@ -40,103 +61,93 @@ def lire_etat(loaded: Loaded) -> EtatPds:
     return EtatPds.model_validate(loaded.state)
 
 
-class Handlers:
-    """The use cases of the service, wired to one runtime and one store."""
+def verdict(resultat: Decision | Refus | None) -> Verdict:
+    """The domain's answer in the kit's terms (`handling.decide`)."""
+    return resultat.decided() if isinstance(resultat, Decision) else resultat
 
-    def __init__(self, rt: Runtime, store: AggregateStore, regles: Regles, today: Callable[[], date], intervalle_s: float) -> None:
-        self.rt = rt
+
+class Handlers:
+    """The use cases of the service, on the kit's port, the PDS aggregates and their side documents."""
+
+    def __init__(
+        self, kit: HandlerPort, store: Aggregates, regles: Regles, annexes: Annexes, unite_de_travail: UniteDeTravail, *, service: str = "contrats"
+    ) -> None:
+        self.kit = kit
         self.store = store
         self.regles = regles
-        self.today = today
-        self.intervalle_s = intervalle_s
-        # The agenda: one small document per PDS holding a dated change. FerretDB scans whole collections, so the
-        # scheduler reads this instead of every PDS; a full pass at start and every few minutes covers a crash
-        # between the aggregate write and the agenda write.
-        self.agenda = rt.db["agenda_echeances"]
-        self.passage_complet_s = 600.0
-        self.index_contrats = rt.db[INDEX_CONTRATS]
+        self.annexes = annexes
+        self.unite_de_travail = unite_de_travail
+        self.service = service
 
-    async def _commit(self, loaded: Loaded, etat: dict[str, Any], ctx: HandlerContext, sortants: list[Outgoing]) -> None:
-        # The holders' contract index first (idempotent $set): a crash before the commit redelivers and writes it again.
-        await indexer_contrats(self.index_contrats, EtatPds.model_validate(etat))
-        await self.rt.commit(self.store, loaded, etat, ctx, sortants)
+    async def _avant_commit(self, _pds: str, etat: dict[str, Any]) -> None:
+        # The holders' contract lines first (idempotent): a crash before the commit redelivers and writes them again.
+        await self.annexes.indexer(EtatPds.model_validate(etat))
+
+    async def _apres_commit(self, pds: str, etat: dict[str, Any]) -> None:
+        # The agenda after: a crash between the two is caught up by the due job's full pass.
         echeance = etat.get("prochaine_echeance")
-        if echeance:
-            await self.agenda.replace_one({"_id": loaded.id}, {"_id": loaded.id, "date": echeance}, upsert=True)
-        else:
-            await self.agenda.delete_one({"_id": loaded.id})
+        await self.annexes.noter_echeance(pds, date.fromisoformat(str(echeance)) if echeance else None)
 
-    def _sortants(self, ctx: HandlerContext, decision: Decision) -> list[Outgoing]:
-        return [ctx.emit(p) if f is None else ctx.emit(p, fournisseur=f) for p, f in decision.effets]
+    async def _decider(self, ctx: HandlerContext, pds: str, decide_fn: Callable[[Loaded], Verdict], **options: Any) -> None:
+        await decide(self.kit, ctx, self.store, pds, decide_fn, before_commit=self._avant_commit, after_commit=self._apres_commit, **options)
 
     async def demande(self, ctx: HandlerContext, q: DemandeQualifieeV1) -> None:
         """Decide a qualified contract demand: refusal, or contract change + affaire opening."""
         if q.demande_type not in TYPES_TRAITES:
             return
-        loaded = await ctx.load(self.store, q.contexte.pds)
-        if loaded.applied(ctx.envelope.message_id):
-            return
-        etat = lire_etat(loaded) if loaded.exists else etat_initial(q.contexte)
         fournisseur = ctx.envelope.fournisseur
-        if not fournisseur:
-            resultat: Decision | Refus | None = Refus(
-                CodeRefus.MESSAGE_INVALIDE, "Le fournisseur demandeur n'est pas identifié : renvoyez la demande avec votre code."
-            )
-        else:
-            resultat = decider_demande(etat, q, fournisseur, self.today(), self.regles)
-        if resultat is None:
-            return
-        if isinstance(resultat, Refus):
-            refus = demande_refusee(q.demande_message_id, q.demande_type, q.contexte.pds, resultat, Etape.CONTRATS)
-            await self._commit(loaded, etat.model_dump(mode="json"), ctx, [ctx.emit(refus)])
-            return
-        await self._commit(loaded, resultat.etat.model_dump(mode="json"), ctx, self._sortants(ctx, resultat))
+
+        def decider(loaded: Loaded) -> Verdict:
+            if not fournisseur:
+                return FOURNISSEUR_ABSENT
+            return verdict(decider_demande(lire_etat(loaded), q, fournisseur, self.kit.today(), self.regles))
+
+        await self._decider(
+            ctx,
+            q.contexte.pds,
+            decider,
+            refusal=refusal_of(q, Etape.CONTRATS),
+            initial=lambda: etat_initial(q.contexte).model_dump(mode="json"),
+        )
 
     async def intervention(self, ctx: HandlerContext, evt: InterventionStatutChangeV1) -> None:
         """An intervention réalisée completes the pending contract change of its affaire."""
         if evt.statut != StatutIntervention.REALISEE:
             return
-        loaded = await ctx.load(self.store, evt.pds)
-        if not loaded.exists or loaded.applied(ctx.envelope.message_id):
-            return
-        if evt.date_realisation is not None and evt.date_realisation > self.today():
-            # Never applied before its day: the change waits for it, the due job applies it then.
-            decision = differer(lire_etat(loaded), evt.reference_affaire, evt.date_realisation, evt.releve)
-        else:
-            decision = realiser(lire_etat(loaded), evt.reference_affaire, evt.date_realisation, evt.releve)
-        if decision is None:
-            return
-        await self._commit(loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
+
+        def decider(loaded: Loaded) -> Verdict:
+            etat = lire_etat(loaded)
+            if evt.date_realisation is not None and evt.date_realisation > self.kit.today():
+                # Never applied before its day: the change waits for it, the due job applies it then.
+                return verdict(differer(etat, evt.reference_affaire, evt.date_realisation, evt.releve))
+            return verdict(realiser(etat, evt.reference_affaire, evt.date_realisation, evt.releve))
+
+        await self._decider(ctx, evt.pds, decider, only_existing=True)
 
     async def affaire(self, ctx: HandlerContext, evt: AffaireStatutChangeV1) -> None:
         """An affaire annulée cancels its pending change; a CF affaire terminée becomes soldée."""
         if evt.statut == StatutAffaire.EN_COURS:
             return
-        loaded = await ctx.load(self.store, evt.pds)
-        if not loaded.exists or loaded.applied(ctx.envelope.message_id):
-            return
-        etat = lire_etat(loaded)
-        decision = annuler(etat, evt.reference_affaire) if evt.statut == StatutAffaire.ANNULEE else solder(etat, evt.reference_affaire)
-        if decision is None:
-            return
-        await self._commit(loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
+        suivre = annuler if evt.statut == StatutAffaire.ANNULEE else solder
+        await self._decider(ctx, evt.pds, lambda loaded: verdict(suivre(lire_etat(loaded), evt.reference_affaire)), only_existing=True)
 
     async def appliquer_echeances(self, pds: str) -> int:
         """Apply every change without intervention of one PDS whose date d'effet has come; return how many.
 
         A unit of work of its own: what a crash left unpublished in this PDS's outbox goes out at its end.
         """
-        async with self.rt.publishing_leftovers() as work:
+        async with self.unite_de_travail() as work:
             return await self._appliquer_echeances(pds, work)
 
     async def _appliquer_echeances(self, pds: str, work: UnitOfWork) -> int:
+        # Not `handling.decide`: the cause (hence the context) is known only once the loaded state names the due change.
         appliques = 0
         while True:
             loaded = await self.store.load(pds, work)
             if not loaded.exists:
                 return appliques
             etat = lire_etat(loaded)
-            changement = echeance_due(etat, self.today())
+            changement = echeance_due(etat, self.kit.today())
             if changement is None:
                 return appliques
             # A synthetic, deterministic cause: replaying the same due change yields the same ids and is a no-op.
@@ -148,52 +159,34 @@ class Handlers:
             env = Envelope(
                 message_id=cause,
                 type="EcheanceContrat",
-                occurred_at=datetime.now(UTC),
+                occurred_at=self.kit.now(),
                 correlation_id=changement.demande_message_id,
                 fournisseur=contrat.titulaire if contrat else None,
                 key=pds,
                 payload={"reference_affaire": changement.reference_affaire},
             )
-            ctx = HandlerContext(env, f"{self.rt.settings.service_name}.echeances", work=work, received_at=self.rt.now())
+            ctx = HandlerContext(env, f"{self.service}.echeances", work=work, received_at=self.kit.now())
             decision = realiser(etat, changement.reference_affaire, None, None)
             if decision is None:
                 return appliques
             try:
-                await self._commit(loaded, decision.etat.model_dump(mode="json"), ctx, self._sortants(ctx, decision))
+                await self._commit(ctx, loaded, decision.decided())
             except ConcurrencyConflict:
                 continue
             appliques += 1
 
-    async def echeances_une_fois(self, complet: bool = True) -> int:
-        """One pass of the scheduler: over the agenda, or (complet) over every PDS with a due change."""
-        jour = self.today().isoformat()
-        total = 0
-        if complet:
-            for collection in self.store.collections:
-                async for doc in collection.find({"prochaine_echeance": {"$lte": jour}}, {"_id": 1}):
-                    total += await self.appliquer_echeances(str(doc["_id"]))
-        else:
-            dus = [str(doc["_id"]) async for doc in self.agenda.find({"date": {"$lte": jour}}, {"_id": 1})]
-            for pds in dus:
-                total += await self.appliquer_echeances(pds)
-        return total
+    async def _commit(self, ctx: HandlerContext, loaded: Loaded, decided: Decided) -> None:
+        etat = dict(decided.state)
+        await self._avant_commit(loaded.id, etat)
+        await self.kit.commit(self.store, loaded, etat, ctx, emissions(ctx, decided.events))
+        await self._apres_commit(loaded.id, etat)
 
-    async def boucle_echeances(self) -> None:
-        """Background job: apply due changes every few seconds (a full pass at start and every few minutes)."""
-        await self.rt.broker_ready.wait()
-        dernier_complet = float("-inf")
-        boucle = asyncio.get_running_loop()
-        while True:
-            try:
-                complet = boucle.time() - dernier_complet >= self.passage_complet_s
-                await self.echeances_une_fois(complet)
-                if complet:
-                    dernier_complet = boucle.time()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("échéances : passage en échec, nouvel essai au prochain tour", exc_info=True)
-            await asyncio.sleep(self.intervalle_s)
+    async def echeances_une_fois(self, complet: bool = True) -> int:
+        """One pass of the due job (run by `rt.every`): over the agenda, or (complet) over every PDS with a due change."""
+        total = 0
+        for pds in await self.annexes.echeances_dues(self.kit.today(), complet):
+            total += await self.appliquer_echeances(pds)
+        return total
 
     async def refuser_illisible(self, env: Envelope, detail: str) -> list[Outgoing]:
         """A qualified contract demand that does not match the schema still gets exactly one outcome."""
@@ -206,4 +199,4 @@ class Handlers:
             return []
         invalide = Refus(CodeRefus.MESSAGE_INVALIDE, f"La demande qualifiée est invalide ({detail}) : renvoyez une demande complète.")
         refus = demande_refusee(demande_id, str(demande_type), env.key, invalide, Etape.CONTRATS)
-        return [HandlerContext(env, f"{self.rt.settings.service_name}.demandes").emit(refus)]
+        return [HandlerContext(env, f"{self.service}.demandes").emit(refus)]

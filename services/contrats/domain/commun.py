@@ -9,10 +9,11 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from contracts.base import WireModel
-from contracts.common import Contact, ContratConclu, EtatContrat, OperationTechnique, ParametresBtPlus, Releve, Segment
+from contracts.common import Contact, ContratConclu, EtatContractuelPds, EtatContrat, OperationTechnique, ParametresBtPlus, Releve, Segment
 from contracts.demandes import DemandeCessationV1, DemandeChangementFournisseurV1, DemandeMiseEnServiceV1, DemandeModificationContratV1
 from contracts.evenements import ContextePds
 from contracts.refus import Refus
+from platform_kit.decision import Decided, Emission
 
 #: The states of a contract in force (it ends when another one enters or when it is ceased).
 ACTIFS = (EtatContrat.EN_SERVICE, EtatContrat.EN_COURS_DE_MODIFICATION, EtatContrat.EN_COURS_DE_CESSATION)
@@ -20,7 +21,7 @@ ACTIFS = (EtatContrat.EN_SERVICE, EtatContrat.EN_COURS_DE_MODIFICATION, EtatCont
 #: The demands that carry a relève choice and a date d'effet.
 Contractuelle = DemandeChangementFournisseurV1 | DemandeMiseEnServiceV1 | DemandeModificationContratV1 | DemandeCessationV1
 
-#: An event to publish and the supplier it concerns (the envelope's `fournisseur`).
+#: An event to publish and the supplier it concerns (the envelope's `fournisseur`; None: the causing message's).
 Effet = tuple[WireModel, str | None]
 
 
@@ -93,11 +94,18 @@ class Decision:
     etat: EtatPds
     effets: list[Effet]
 
+    def decided(self) -> Decided:
+        """The kit's form of this decision (`platform_kit.decision.Decided`): the JSON state and the routed events."""
+        return Decided(
+            self.etat.model_dump(mode="json"),
+            [Emission(payload) if fournisseur is None else Emission(payload, fournisseur=fournisseur) for payload, fournisseur in self.effets],
+        )
+
 
 def etat_initial(contexte: ContextePds) -> EtatPds:
     """State of a PDS never seen before, rebuilt from the référentiel's snapshot (the holder's contract, details unknown)."""
     etat = EtatPds(pds=contexte.pds, segment=contexte.segment)
-    if contexte.titulaire and contexte.etat == "en_service":
+    if contexte.titulaire and contexte.etat == EtatContractuelPds.EN_SERVICE:
         etat.contrats.append(
             Contrat(id=f"CT-{contexte.pds}-1", titulaire=contexte.titulaire, etat=EtatContrat.EN_SERVICE, occupant=contexte.occupant)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from contracts.base import WireModel
-from contracts.common import Contact, Releve, TypeAffaire
+from contracts.common import Contact, EvenementC15, Releve, TypeAffaire
 from contracts.evenements import BesoinIntervention, ContratEtatChangeV1, FluxC15V1, OuvertureAffaireDemandeeV1
 from services.contrats.domain.commun import Contrat, Effet, EtatPds
 from services.contrats.domain.contexte import ContexteDemande
@@ -56,7 +56,9 @@ def ouverture_affaire(
     return cmd, None
 
 
-def flux_c15(etat: EtatPds, evenement: str, contrat: Contrat, reference: str, date_effet: date, avant: Releve | None, apres: Releve | None) -> Effet:
+def flux_c15(
+    etat: EtatPds, evenement: EvenementC15, contrat: Contrat, reference: str, date_effet: date, avant: Releve | None, apres: Releve | None
+) -> Effet:
     """One C15 flux line (entry CFNE/MES, exit CFNS/RES) with the readings before and after, for the contract's holder."""
     flux = FluxC15V1(
         pds=etat.pds,

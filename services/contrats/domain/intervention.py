@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from contracts.common import ChoixReleve, Contact, ModaliteIntervention, ModeIntervention, OperationTechnique
+from contracts.common import ChoixReleve, Contact, EtatContractuelPds, ModaliteIntervention, ModeIntervention, OperationTechnique
 from contracts.evenements import BesoinIntervention, ContextePds
 from contracts.programmation import mode_rendez_vous, planification_libre_service
 from contracts.refus import CodeRefus, Refus
@@ -30,7 +30,7 @@ def besoin_intervention(
     """The "next step" logic: which intervention, if any, the change needs on the installation."""
     compteur = contexte.compteur
     duree = regles.durees_minutes.get(operation.value, 30)
-    en_service = contexte.etat == "en_service"
+    en_service = contexte.etat == EtatContractuelPds.EN_SERVICE
     libre_service = planification_libre_service(contexte.segment)
     releve_seule = not (equipement_change or etude_technique or (operation == OperationTechnique.MISE_EN_SERVICE and not en_service))
     rendez_vous = mode_rendez_vous(en_service=en_service, compteur=compteur, releve_seule=releve_seule)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from contracts.common import EtatContrat, OperationTechnique, Releve
+from contracts.common import EtatContrat, EvenementC15, OperationTechnique, Releve
 from services.contrats.domain.commun import ACTIFS, Changement, Contrat, Decision, Effet, EtatPds, changement_de, contrat_par_id
 from services.contrats.domain.echeances import recalculer_echeance
 from services.contrats.domain.evenements import etat_change, flux_c15
@@ -34,7 +34,7 @@ def realiser(etat: EtatPds, reference: str, date_effet: date | None, releve: Rel
         contrat.etat = EtatContrat.CESSE
         contrat.date_fin = quand
         effets.append(etat_change(etat, contrat, reference, quand, releve))
-        effets.append(flux_c15(etat, "RES", contrat, reference, quand, avant, releve))
+        effets.append(flux_c15(etat, EvenementC15.RES, contrat, reference, quand, avant, releve))
     else:
         contrat.etat = EtatContrat.EN_SERVICE
         contrat.service = changement.service or contrat.service
@@ -59,14 +59,15 @@ def _entree(etat: EtatPds, changement: Changement, contrat: Contrat, quand: date
         precedent = next((c for c in etat.contrats if c.etat in ACTIFS and c.id != contrat.id), None)
     contrat.etat = EtatContrat.EN_SERVICE
     contrat.date_debut = quand
-    effets = [etat_change(etat, contrat, reference, quand, releve), flux_c15(etat, "CFNE" if cf else "MES", contrat, reference, quand, avant, releve)]
+    entree = EvenementC15.CFNE if cf else EvenementC15.MES
+    effets = [etat_change(etat, contrat, reference, quand, releve), flux_c15(etat, entree, contrat, reference, quand, avant, releve)]
     if precedent is not None and precedent.etat in ACTIFS:
         precedent.etat = EtatContrat.CESSE
         precedent.date_fin = quand
         # Pending changes of the ended contract can no longer happen.
         etat.changements = [c for c in etat.changements if c.contrat_id != precedent.id]
         effets.append(etat_change(etat, precedent, reference, quand, releve))
-        effets.append(flux_c15(etat, "CFNS" if cf else "RES", precedent, reference, quand, avant, releve))
+        effets.append(flux_c15(etat, EvenementC15.CFNS if cf else EvenementC15.RES, precedent, reference, quand, avant, releve))
     return effets
 
 
