@@ -1007,8 +1007,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument(
         "--cluster",
-        action="store_true",
-        help="Kafka is the 3-node cluster of infra/kafka_cluster.sh (RF 3): SIGKILL each node in turn instead of the single broker",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("KAFKA_NODES") == "3",
+        help="Kafka is the 3-node cluster of infra/kafka_cluster.sh (RF 3): SIGKILL each node in turn instead of the "
+        "single broker (default: on when the stack was started with KAFKA_NODES=3)",
     )
     args = parser.parse_args()
     run_id = f"fault{uuid.uuid4().hex[:6]}"

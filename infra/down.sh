@@ -7,3 +7,4 @@ lock stack
 "$INFRA_DIR/smtp.sh" stop
 "$INFRA_DIR/ferretdb.sh" stop
 "$INFRA_DIR/kafka.sh" stop
+"$INFRA_DIR/kafka_cluster.sh" stop
