@@ -18,11 +18,9 @@ from contracts.common import (
     IndexCadran,
     ModeIntervention,
     NatureReleve,
-    NiveauAcces,
     OperationTechnique,
     PieceJointe,
     Releve,
-    Segment,
     StatutIntervention,
     TypeAffaire,
 )
@@ -31,7 +29,6 @@ from contracts.envelope import Envelope, new_envelope
 from contracts.evenements import (
     AffaireSoldeeV1,
     BesoinIntervention,
-    CompteurInfo,
     ContextePds,
     ContratEtatChangeV1,
     DemandeQualifieeV1,
@@ -46,6 +43,8 @@ from services.affaires.app import create_app
 from services.affaires.seed import document, seed
 from services.affaires.settings import Settings
 from services.affaires.store import AffairesStore
+from tests import builders
+from tests.builders import contexte_pds
 from tests.support import Bus, mongodb_url, unique_db, wait_for_messages
 
 pytestmark = pytest.mark.integration
@@ -90,17 +89,8 @@ def pds() -> str:
 
 
 def contexte(ref: str) -> ContextePds:
-    """A PDS snapshot."""
-    return ContextePds(
-        pds=ref,
-        segment=Segment.C5,
-        niveau_tension="BT",
-        etat="en_service",
-        coupe_pour_non_paiement=False,
-        zone="Z01",
-        compteur=CompteurInfo(reference="CPT1", amm=True, localisation="exterieur", mode_releve="telereleve"),
-        titulaire="VOLTA",
-    )
+    """A PDS snapshot (VOLTA holds it)."""
+    return contexte_pds(ref, titulaire="VOLTA")
 
 
 def ouverture(ref: str) -> OuvertureAffaireDemandeeV1:
@@ -126,13 +116,7 @@ def ouverture(ref: str) -> OuvertureAffaireDemandeeV1:
 
 def qualifiee(demande: WireModel, ref: str) -> DemandeQualifieeV1:
     """A qualified demand of a titulaire."""
-    return DemandeQualifieeV1(
-        demande_message_id=uuid.uuid4(),
-        demande_type=type(demande).__name__.removesuffix("V1"),
-        demande=demande.model_dump(mode="json"),
-        niveau_acces=NiveauAcces.TITULAIRE,
-        contexte=contexte(ref),
-    )
+    return builders.qualifiee(demande, contexte(ref))
 
 
 def payload_of(d: dict[str, Any], type_: str) -> dict[str, Any] | None:

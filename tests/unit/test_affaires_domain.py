@@ -18,7 +18,6 @@ from contracts.common import (
     OperationTechnique,
     PieceJointe,
     Releve,
-    Segment,
     StatutAffaire,
     StatutIntervention,
     TypeAffaire,
@@ -29,7 +28,6 @@ from contracts.evenements import (
     AffaireStatutChangeV1,
     AnnulationInterventionDemandeeV1,
     BesoinIntervention,
-    CompteurInfo,
     ContextePds,
     ContratEtatChangeV1,
     DemandeAccepteeV1,
@@ -41,6 +39,8 @@ from contracts.evenements import (
 from contracts.references import reference_affaire
 from services.affaires import domain
 from services.affaires.domain import Affaire, Decision, Refus
+from tests import builders
+from tests.builders import contexte_pds
 
 TODAY = date(2026, 11, 2)
 AT = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -51,28 +51,13 @@ TAILLE_MAX = 1000
 
 
 def contexte(localisation: str = "exterieur", etat: str = "en_service") -> ContextePds:
-    """A PDS snapshot."""
-    return ContextePds(
-        pds=PDS,
-        segment=Segment.C5,
-        niveau_tension="BT",
-        etat=etat,
-        coupe_pour_non_paiement=False,
-        zone="Z02",
-        compteur=CompteurInfo(reference="CPT1", amm=True, localisation=localisation, mode_releve="telereleve"),
-        titulaire=LUMEN,
-    )
+    """The PDS snapshot of these tests (LUMEN's, zone Z02)."""
+    return contexte_pds(PDS, zone="Z02", localisation=localisation, etat=etat)
 
 
 def qualifiee(demande: WireModel, niveau: NiveauAcces = NiveauAcces.TITULAIRE, ctx: ContextePds | None = None) -> DemandeQualifieeV1:
     """A qualified demand around a supplier demand."""
-    return DemandeQualifieeV1(
-        demande_message_id=uuid.uuid4(),
-        demande_type=type(demande).__name__.removesuffix("V1"),
-        demande=demande.model_dump(mode="json"),
-        niveau_acces=niveau,
-        contexte=ctx or contexte(),
-    )
+    return builders.qualifiee(demande, ctx or contexte(), niveau=niveau)
 
 
 def ouverture(
