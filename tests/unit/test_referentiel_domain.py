@@ -9,7 +9,7 @@ import pytest
 
 from contracts import demandes as d
 from contracts.base import WireModel
-from contracts.common import Contact, ContratConclu, EtatContrat, IndexCadran, NatureReleve, NiveauAcces, Releve
+from contracts.common import Contact, ContratConclu, EtatContrat, NatureReleve, NiveauAcces
 from contracts.evenements import ContratEtatChangeV1
 from contracts.refus import Refus
 from demo_data.generator import generate
@@ -19,6 +19,7 @@ from services.referentiel.domain.contrats import appliquer_changement_contrat
 from services.referentiel.domain.recherche import ParAdresse, ParReference, correspond, entree_index, valider_recherche
 from services.referentiel.domain.releves import consommations_mensuelles, enregistrer_releve, titulaire_a_la_date
 from services.referentiel.seed import document_pds
+from tests.builders import releve
 
 TODAY = date(2026, 11, 1)
 PDS = generate(2)  # en service, holder VOLTA
@@ -26,10 +27,6 @@ STATE = document_pds(PDS, 12)
 HOLDER = str(PDS.titulaire)
 AUTRE = next(f for f in ("ELEC_AZUR", "VOLTA", "LUMEN", "WATTPLUS") if f not in (HOLDER, PDS.titulaire_precedent))
 REF = PDS.reference
-
-
-def _releve(jour: date, valeur: int, nature: NatureReleve = NatureReleve.REELLE) -> Releve:
-    return Releve(date_releve=jour, index=(IndexCadran(cadran="BASE", valeur=valeur),), nature=nature)
 
 
 def _contractuelle() -> dict[str, Any]:
@@ -147,26 +144,26 @@ def _evt(etat: EtatContrat, contrat: str, titulaire: str, **kw: Any) -> ContratE
 def test_becoming_holder_is_titulaire_then_cf_moves_holding_periods() -> None:
     state, _ = appliquer_changement_contrat(STATE, _evt(EtatContrat.EN_COURS_DE_SOUSCRIPTION, "C-NEW", AUTRE), TODAY, 12)
     assert acces.niveau_acces(state, AUTRE) == NiveauAcces.TITULAIRE
-    releve = _releve(date(2026, 11, 20), 99_000)
+    mesure = releve(date(2026, 11, 20), 99_000)
     state, pub = appliquer_changement_contrat(
-        state, _evt(EtatContrat.EN_SERVICE, "C-NEW", AUTRE, date_effet=date(2026, 11, 20), releve=releve), TODAY, 12
+        state, _evt(EtatContrat.EN_SERVICE, "C-NEW", AUTRE, date_effet=date(2026, 11, 20), releve=mesure), TODAY, 12
     )
     assert pub is not None and pub.titulaire == AUTRE and pub.motif == "changement_fournisseur"
     assert state["en_souscription"] == []
     assert titulaire_a_la_date(state, date(2026, 11, 19)) == HOLDER
     assert titulaire_a_la_date(state, date(2026, 11, 20)) == AUTRE
     old = str(PDS.contrat["id"]) if PDS.contrat else ""
-    state, pub2 = appliquer_changement_contrat(state, _evt(EtatContrat.CESSE, old, HOLDER, date_effet=date(2026, 11, 20), releve=releve), TODAY, 12)
+    state, pub2 = appliquer_changement_contrat(state, _evt(EtatContrat.CESSE, old, HOLDER, date_effet=date(2026, 11, 20), releve=mesure), TODAY, 12)
     # The reading at the change of holder is recorded once and belongs to both periods: the leaving holder gets its flux.
     assert pub2 is not None and pub2.partagee and pub2.titulaire == HOLDER
     assert len([r for r in state["releves"] if r["date_releve"] == "2026-11-20"]) == 1
-    encore = _evt(EtatContrat.CESSE, old, HOLDER, date_effet=date(2026, 11, 20), releve=releve)
+    encore = _evt(EtatContrat.CESSE, old, HOLDER, date_effet=date(2026, 11, 20), releve=mesure)
     assert appliquer_changement_contrat(state, encore, TODAY, 12)[1] is None
     assert state["etat"] == "en_service"
     assert acces.niveau_acces(state, HOLDER) == NiveauAcces.AUCUN
     # Even once a later reading of the new holder exists (so it is no longer the last one), both still see it.
-    state, _ = enregistrer_releve(state, _releve(date(2026, 12, 20), 99_500), "cyclique", AUTRE, None, 12)
-    state, _ = enregistrer_releve(state, _releve(date(2027, 1, 20), 99_900), "cyclique", AUTRE, None, 12)
+    state, _ = enregistrer_releve(state, releve(date(2026, 12, 20), 99_500), "cyclique", AUTRE, None, 12)
+    state, _ = enregistrer_releve(state, releve(date(2027, 1, 20), 99_900), "cyclique", AUTRE, None, 12)
     for fournisseur in (HOLDER, AUTRE):
         assert "2026-11-20" in [r["date_releve"] for r in releves_visibles(state, fournisseur)], fournisseur
     assert "2026-12-20" not in [r["date_releve"] for r in releves_visibles(state, HOLDER)]
@@ -199,13 +196,13 @@ def test_annule_removes_pending_holder() -> None:
 
 def test_real_reading_recomputes_monthly_consumption_estimated_does_not() -> None:
     base: dict[str, Any] = {"releves": [], "consommations": []}
-    s1, _ = enregistrer_releve(base, _releve(date(2026, 1, 1), 1000), "cyclique", "A", None, 12)
-    s2, _ = enregistrer_releve(s1, _releve(date(2026, 3, 1), 1590), "cyclique", "A", None, 12)
+    s1, _ = enregistrer_releve(base, releve(date(2026, 1, 1), 1000), "cyclique", "A", None, 12)
+    s2, _ = enregistrer_releve(s1, releve(date(2026, 3, 1), 1590), "cyclique", "A", None, 12)
     assert s2["consommations"] == [
         {"mois": "2026-01", "kwh": 310, "jours_couverts": 31},
         {"mois": "2026-02", "kwh": 280, "jours_couverts": 28},
     ]
-    s3, ajoutee = enregistrer_releve(s2, _releve(date(2026, 4, 1), 9999, NatureReleve.ESTIMEE), "cyclique", "A", None, 12)
+    s3, ajoutee = enregistrer_releve(s2, releve(date(2026, 4, 1), 9999, nature=NatureReleve.ESTIMEE), "cyclique", "A", None, 12)
     assert ajoutee and s3["consommations"] == s2["consommations"]
     assert consommations_mensuelles(s3["releves"], 1) == [{"mois": "2026-02", "kwh": 280, "jours_couverts": 28}]
 
