@@ -47,7 +47,8 @@ from contracts.evenements import (
 from contracts.listes import SOUS_TYPES_INTERVENTION_TECHNIQUE
 from contracts.programmation import mode_rendez_vous, planification_libre_service
 from contracts.references import reference_affaire
-from contracts.refus import CodeRefus, Refus
+from contracts.refus import CodeRefus
+from contracts.refus import Refus as Refus  # re-exported: what a rule of this module answers when it refuses
 from platform_kit.decision import Decided, Emission
 
 DUREE_CRENEAU_MINUTES = 60
