@@ -44,6 +44,7 @@ from services.contrats.domain import (
     solder,
     verifier_date_effet,
 )
+from tests.builders import DEMANDEUR
 
 TODAY = date(2026, 11, 30)
 PDS = "30000000000042EC1"
@@ -54,8 +55,6 @@ REGLES = Regles(
     re_par_defaut={f.code: (f.re_c1, f.re_c2) for f in FOURNISSEURS},
 )
 OCCUPANT = Contact(nom="MARTIN", prenom="Léa", telephone="0600000001")
-#: The requester's contact data the guide calls « impératif » on CF, MES, modification and cessation.
-DEMANDEUR = {"nom": "BERNARD", "prenom": "Anne", "telephone": "0145000000", "email": "anne.bernard@fournisseur.example"}
 
 
 def contexte(

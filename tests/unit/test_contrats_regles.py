@@ -19,7 +19,8 @@ from services.contrats.domain.modification import modifications, verifier_cf_sol
 from services.contrats.domain.parametres import re_par_defaut, verifier_re, verifier_re_indique_bt_plus
 from services.contrats.domain.souscription import verifier_niveau_contrat_conclu
 from services.contrats.domain.titulaire import contrat_du_titulaire
-from tests.unit.test_contrats_domain import DEMANDEUR, PDS, contexte
+from tests.builders import DEMANDEUR
+from tests.unit.test_contrats_domain import PDS, contexte
 
 JOUR = date(2026, 11, 30)
 REGLES = Regles(res_connus=("RE_VOLTA_C1", "RE_VOLTA_C2", "RE_LUMEN_C2"), re_par_defaut={"VOLTA": ("RE_VOLTA_C1", "RE_VOLTA_C2")})
