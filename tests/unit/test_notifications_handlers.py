@@ -1,0 +1,136 @@
+"""The notifications use case on the in-memory port: each e-mail sent once, relay failures, follow-up, concurrent writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from contracts.common import StatutAffaire
+from contracts.evenements import NotificationEnvoyeeV1
+from platform_kit.errors import TransientError
+from platform_kit.testing import MemoryAggregates, MemoryKit
+from services.notifications.domain import message_id_mail
+from services.notifications.handlers import Notifications
+from services.notifications.rendering import Renderer
+from services.notifications.settings import Settings
+from services.notifications.smtp import Envoi, SmtpIndisponible, SmtpRefus
+from tests.unit.test_notifications_domain import GRD, LUMEN, REF, accepte, affaire, contrat, refuse
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+class Relais:
+    """The SMTP relay in memory: records what it accepted; `panne` makes the next sends fail with that error."""
+
+    def __init__(self) -> None:
+        self.envoyes: list[EmailMessage] = []
+        self.panne: Exception | None = None
+
+    async def send(self, message: EmailMessage) -> Envoi:
+        if self.panne is not None:
+            raise self.panne
+        self.envoyes.append(message)
+        return Envoi(refuses={})
+
+
+class Annuaire:
+    """Supplier addresses: LUMEN only."""
+
+    async def adresse(self, code: str) -> str | None:
+        return {"LUMEN": LUMEN}.get(code)
+
+
+class Harness:
+    """The use case wired on a MemoryKit with its two stores, a fake relay and an in-memory mail index."""
+
+    def __init__(self) -> None:
+        self.kit = MemoryKit(now=NOW, service="notifications")
+        self.mails = MemoryAggregates("mails")
+        self.suivis = MemoryAggregates("suivi_affaires")
+        self.relais = Relais()
+        self.index: dict[str, dict[str, Any]] = {}
+        self.notifications = Notifications(
+            self.kit,
+            Settings(adresse_equipe_grd=GRD),
+            mails=self.mails,
+            suivis=self.suivis,
+            destinataires=Annuaire(),
+            sender=self.relais,
+            renderer=Renderer(),
+            indexer_mail=self.indexer,
+        )
+
+    async def indexer(self, message_id: str, state: dict[str, Any]) -> None:
+        self.index[message_id] = dict(state)
+
+    def modeles(self) -> list[str]:
+        return [str(m["X-GRD-Modele"]) for m in self.relais.envoyes]
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+async def test_an_accepted_demand_is_mailed_once_recorded_indexed_and_announced(h: Harness) -> None:
+    ctx = h.kit.context(accepte(), fournisseur="LUMEN")
+    await h.kit.deliver(h.notifications.handle, ctx)
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    mid = message_id_mail(ctx.envelope.message_id, "demande_acceptee")
+    assert [str(m["Message-ID"]) for m in h.relais.envoyes] == [mid] and h.relais.envoyes[0]["To"] == LUMEN
+    record = h.mails.state(mid)
+    assert record is not None and (record["status"], record["sent_at"], record["fournisseur"]) == ("sent", NOW, "LUMEN")
+    assert h.index[mid]["status"] == "sent"
+    [annonce] = h.kit.payloads(NotificationEnvoyeeV1)
+    assert (annonce.email_message_id, annonce.destinataires) == (mid, (LUMEN,))
+
+
+async def test_a_supplier_without_address_gets_nothing(h: Harness) -> None:
+    await h.kit.deliver(h.notifications.handle, h.kit.context(refuse(), fournisseur="INCONNU"))
+    assert h.relais.envoyes == [] and h.mails.ids() == [] and h.kit.published == []
+
+
+async def test_an_unreachable_relay_is_retried_later_and_the_mail_then_sent_once(h: Harness) -> None:
+    ctx = h.kit.context(refuse(), fournisseur="LUMEN")
+    h.relais.panne = SmtpIndisponible("connexion refusée")
+    with pytest.raises(TransientError):
+        await h.kit.deliver(h.notifications.handle, ctx)
+    assert h.mails.ids() == [] and h.kit.published == []
+    h.relais.panne = None
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    assert h.modeles() == ["demande_refusee"] and len(h.kit.payloads(NotificationEnvoyeeV1)) == 1
+
+
+async def test_a_mail_refused_for_good_is_recorded_refused_and_not_resent(h: Harness) -> None:
+    ctx = h.kit.context(accepte(), fournisseur="LUMEN")
+    h.relais.panne = SmtpRefus(550, "boîte inconnue")
+    await h.kit.deliver(h.notifications.handle, ctx)
+    h.relais.panne = None
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    record = h.mails.state(message_id_mail(ctx.envelope.message_id, "demande_acceptee"))
+    assert record is not None and record["status"] == "refused" and "550" in record["error"]
+    assert h.relais.envoyes == [] and h.kit.published == []
+
+
+async def test_a_milestone_is_mailed_once_per_affaire_and_the_follow_up_remembers_it(h: Harness) -> None:
+    for _ in range(2):  # affaires reports the end twice (terminee, then soldee): two messages, one e-mail
+        await h.kit.deliver(h.notifications.handle, h.kit.context(affaire(statut=StatutAffaire.TERMINEE, etat="terminee"), fournisseur="LUMEN"))
+    assert h.modeles() == ["affaire_terminee"]
+    suivi = h.suivis.state(REF)
+    assert suivi is not None and suivi["jalons"] == ["terminee"] and suivi["type_affaire"] == "changement_fournisseur"
+
+
+async def test_the_follow_up_written_concurrently_is_decided_again_without_a_second_mail(h: Harness) -> None:
+    h.suivis.interleave(REF, {"type_affaire": "changement_fournisseur", "rdv_planifie": True, "jalons": ["express"]})
+    ctx = h.kit.context(affaire(statut=StatutAffaire.ANNULEE, etat="annulee"), fournisseur="LUMEN")
+    assert await h.kit.deliver(h.notifications.handle, ctx) == 1
+    assert h.modeles() == ["affaire_annulee"]
+    assert h.suivis.state(REF) == {"type_affaire": "changement_fournisseur", "rdv_planifie": True, "jalons": ["express", "annulee"]}
+
+
+async def test_the_holder_who_loses_the_pds_to_a_change_of_supplier_is_told(h: Harness) -> None:
+    await h.kit.deliver(h.notifications.handle, h.kit.context(contrat(), fournisseur="VOLTA"))
+    assert h.modeles() == ["perte_pds_changement_fournisseur"] and h.relais.envoyes[0]["To"] == LUMEN
