@@ -1,4 +1,4 @@
-"""Composition root of the passerelle."""
+"""Composition root of the passerelle: settings, runtime, its two subscribers, the HTTP app (health, metrics)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from services.passerelle.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the runtime and the two subscribers; the runtime is reachable as app.state.runtime."""
+    """Build the runtime and the two subscribers; the runtime is reachable as app.state.runtime, the handlers as app.state.passerelle."""
     settings = settings or Settings()
     rt = Runtime(settings)
     passerelle = Passerelle(rt, settings)
-    passerelle.brancher()
-    app = rt.http_app("GRD — passerelle des fournisseurs")
-    app.state.runtime = rt
-    app.state.passerelle = passerelle
-    return app
+    passerelle.register()
+    return rt.app("GRD — passerelle des fournisseurs", passerelle=passerelle)

@@ -11,11 +11,7 @@ from contracts.catalogue import spec_for
 from contracts.envelope import Envelope, new_envelope
 from contracts.evenements import DemandeRefuseeV1
 from contracts.references import event_id
-
-ETAPE = "passerelle"
-FOURNISSEUR_NON_CONFORME = "FOURNISSEUR_NON_CONFORME"
-MESSAGE_INVALIDE = "MESSAGE_INVALIDE"
-TYPE_NON_ACCEPTE = "TYPE_NON_ACCEPTE"
+from contracts.refus import CodeRefus, Etape, Refus, demande_refusee
 
 _CANAL = re.compile(r"^grd\.fournisseurs\.([A-Z][A-Z0-9_]{1,31})\.demandes\.v1$")
 
@@ -41,42 +37,39 @@ def _pds(env: Envelope) -> str | None:
     return pds if isinstance(pds, str) else None
 
 
-def controler(canal: str, env: Envelope) -> DemandeRefuseeV1 | None:
-    """The refusal of a demand received on `canal`'s inbound topic, or None when it may go on to the référentiel."""
+def controle_canal(canal: str, env: Envelope) -> Refus | None:
+    """Why a demand received on `canal`'s inbound topic is refused, or None when it may go on to the référentiel."""
+    if not env.fournisseur:
+        return Refus(
+            CodeRefus.FOURNISSEUR_ABSENT,
+            "Demande refusée : l'enveloppe ne précise pas le fournisseur émetteur. Renseignez votre code fournisseur "
+            f"({canal}) dans le champ « fournisseur » de l'enveloppe et renvoyez la demande.",
+        )
     if env.fournisseur != canal:
-        return DemandeRefuseeV1(
-            demande_message_id=env.message_id,
-            demande_type=env.type,
-            pds=_pds(env),
-            code=FOURNISSEUR_NON_CONFORME,
-            message=(
-                f"Demande refusée : elle est faite au nom du fournisseur « {env.fournisseur or 'aucun'} » mais a été déposée "
-                f"sur le canal du fournisseur {canal}. Un fournisseur ne peut agir qu'en son nom propre."
-            ),
-            etape=ETAPE,
+        return Refus(
+            CodeRefus.FOURNISSEUR_NON_CONFORME,
+            f"Demande refusée : elle est faite au nom du fournisseur « {env.fournisseur} » mais a été déposée "
+            f"sur le canal du fournisseur {canal}. Un fournisseur ne peut agir qu'en son nom propre.",
         )
     spec = spec_for(env.type, env.version)
     if spec is None or t.DEMANDES not in spec.topics:
-        return DemandeRefuseeV1(
-            demande_message_id=env.message_id,
-            demande_type=env.type,
-            pds=_pds(env),
-            code=TYPE_NON_ACCEPTE,
-            message=f"Demande refusée : le type de message « {env.type} » (version {env.version}) n'est pas une demande fournisseur.",
-            etape=ETAPE,
+        return Refus(
+            CodeRefus.TYPE_NON_ACCEPTE,
+            f"Demande refusée : le type de message « {env.type} » (version {env.version}) n'est pas une demande fournisseur.",
         )
     return None
 
 
+def controler(canal: str, env: Envelope) -> DemandeRefuseeV1 | None:
+    """The DemandeRefusee of a demand received on `canal`'s inbound topic, or None when it may go on to the référentiel."""
+    refus = controle_canal(canal, env)
+    return None if refus is None else demande_refusee(env.message_id, env.type, _pds(env), refus, Etape.PASSERELLE)
+
+
 def illisible(detail: str) -> DemandeRefuseeV1:
     """The refusal of a record whose envelope cannot be read."""
-    return DemandeRefuseeV1(
-        demande_message_id=None,
-        demande_type=None,
-        code=MESSAGE_INVALIDE,
-        message=f"Demande refusée : le message n'est pas une enveloppe lisible ({detail[:200]}).",
-        etape=ETAPE,
-    )
+    refus = Refus(CodeRefus.MESSAGE_INVALIDE, f"Demande refusée : le message n'est pas une enveloppe lisible ({detail[:200]}).")
+    return demande_refusee(None, None, None, refus, Etape.PASSERELLE)
 
 
 def cause_illisible(topic: str, partition: int, offset: int) -> uuid.UUID:
@@ -92,7 +85,7 @@ def enveloppe_refus(canal: str, refus: DemandeRefuseeV1, cause: uuid.UUID, key: 
         fournisseur=canal,
         correlation_id=correlation or cause,
         causation_id=cause,
-        message_id=event_id(cause, ETAPE, "refus"),
+        message_id=event_id(cause, Etape.PASSERELLE.value, "refus"),
     )
 
 
@@ -107,4 +100,4 @@ def copie_pour_fournisseur(topic_source: str, env: Envelope) -> tuple[str, Envel
     if destination is None or not code or not re.fullmatch(t.CODE_FOURNISSEUR_MOTIF, code):
         return None
     topic = destination(code).name
-    return topic, env.model_copy(update={"message_id": event_id(env.message_id, ETAPE, topic), "causation_id": env.message_id})
+    return topic, env.model_copy(update={"message_id": event_id(env.message_id, Etape.PASSERELLE.value, topic), "causation_id": env.message_id})

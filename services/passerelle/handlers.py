@@ -33,6 +33,8 @@ class Passerelle:
     Both consumers commit a record only once what it causes is acknowledged by Kafka (at-least-once); everything
     they publish has an id derived from the record, so a redelivery only makes duplicates that consumers drop.
     The inbound one is a plain faststream subscriber because it subscribes by pattern (new suppliers' topics).
+    Neither is on the handler port (`platform_kit.ports`): the passerelle holds no aggregate and decides nothing to
+    commit; it forwards bytes or publishes a refusal straight to Kafka. Its rules are `domain.py`'s, unit-tested there.
     """
 
     def __init__(self, rt: Runtime, settings: Settings) -> None:
@@ -41,7 +43,7 @@ class Passerelle:
         self.destinations: set[str] = set()
         self._lu_a = float("-inf")
 
-    def brancher(self) -> None:
+    def register(self) -> None:
         """Register the two subscribers on the runtime's broker (started with it)."""
         broker = self.rt.broker
         context = broker.context

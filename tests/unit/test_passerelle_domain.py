@@ -9,6 +9,7 @@ from contracts.demandes import DemandeChangementFournisseurV1
 from contracts.envelope import Envelope, new_envelope
 from contracts.evenements import DemandeAccepteeV1, FluxC15V1
 from contracts.references import event_id
+from contracts.refus import CodeRefus
 from services.passerelle import domain
 
 PDS = "30000000000017"
@@ -36,21 +37,35 @@ def test_a_demand_in_its_own_name_passes() -> None:
     assert domain.controler("VOLTA", cf("VOLTA")) is None
 
 
-def test_a_demand_in_another_name_or_in_none_is_refused_with_the_code() -> None:
-    for declared in ("LUMEN", None, "volta"):
+def test_a_demand_in_another_name_is_refused_non_conforme() -> None:
+    for declared in ("LUMEN", "volta"):
         env = cf(declared)
         refus = domain.controler("VOLTA", env)
         assert refus is not None
-        assert refus.code == domain.FOURNISSEUR_NON_CONFORME
+        assert (refus.code, refus.etape) == (CodeRefus.FOURNISSEUR_NON_CONFORME, "passerelle")
         assert refus.demande_message_id == env.message_id
         assert refus.pds == PDS
-        assert "en son nom propre" in refus.message
+        assert "en son nom propre" in refus.message and f"« {declared} »" in refus.message
+
+
+def test_a_demand_naming_no_supplier_is_refused_fournisseur_absent() -> None:
+    env = cf(None)
+    refus = domain.controler("VOLTA", env)
+    assert refus is not None
+    assert (refus.code, refus.etape, refus.demande_message_id, refus.pds) == (CodeRefus.FOURNISSEUR_ABSENT, "passerelle", env.message_id, PDS)
+    assert "« fournisseur »" in refus.message and "VOLTA" in refus.message
+
+
+def test_an_unreadable_record_is_refused_message_invalide_without_ids() -> None:
+    refus = domain.illisible("x" * 500)
+    assert (refus.code, refus.etape, refus.demande_message_id, refus.demande_type) == (CodeRefus.MESSAGE_INVALIDE, "passerelle", None, None)
+    assert "x" * 200 in refus.message and "x" * 201 not in refus.message
 
 
 def test_a_non_demand_type_is_refused_even_in_ones_own_name() -> None:
     evt = new_envelope(DemandeAccepteeV1(demande_message_id=uuid.uuid4(), demande_type="X", pds=PDS, message="ok"), key=PDS, fournisseur="VOLTA")
     refus = domain.controler("VOLTA", evt)
-    assert refus is not None and refus.code == domain.TYPE_NON_ACCEPTE
+    assert refus is not None and refus.code == CodeRefus.TYPE_NON_ACCEPTE
 
 
 def test_the_refusal_is_addressed_to_the_channel_with_a_derived_id() -> None:
