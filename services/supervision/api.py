@@ -20,7 +20,7 @@ from platform_kit.audit import AuditJournal
 from platform_kit.auth import OPERATEUR, Principal
 from platform_kit.kafka_client import kafka_options
 from platform_kit.runtime import Runtime
-from services.supervision.domain import Delais, TransitionRefusee, duree, lire_origine, resumer_backlog, resumer_flux
+from services.supervision.domain import A_TRAITER, Delais, TransitionRefusee, duree, lire_origine, resumer_backlog, resumer_flux
 from services.supervision.metrics import SupervisionMetrics
 from services.supervision.probes import Sondes
 from services.supervision.settings import Settings
@@ -107,6 +107,8 @@ class Vues:
 
     async def flux(self) -> dict[str, Any]:
         """Demands received / accepted / refused per minute and by type, top refusal codes, latency percentiles."""
+        # Wall-clock time, not the platform clock: the counts are keyed by envelopes' `occurred_at` and Kafka
+        # timestamps, which a demo's clock control does not move.
         maintenant = datetime.now(UTC)
         fenetre = self.settings.fenetre_minutes
         resume = resumer_flux(await self.store.buckets(depuis(maintenant, fenetre)), maintenant, fenetre)
@@ -173,7 +175,7 @@ class Vues:
         """Dead letters still to deal with, and how many are in each state."""
         ouvertes = [_lettre_json(doc, contenu=False) for doc in await self.store.lettres_ouvertes()]
         comptes = await self.store.compter_lettres()
-        self.metrics.lettres.set(comptes.get("a_traiter", 0))
+        self.metrics.lettres.set(comptes.get(A_TRAITER, 0))
         return {"ouvertes": ouvertes, "par_etat": comptes}
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from contracts.common import EtatAffaire, StatutAffaire, TypeAffaire
+
 #: Upper bounds (seconds) of the latency classes counted per minute; the last class is "more than the last bound".
 LATENCE_BORNES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 AU_DELA = "inf"
@@ -18,7 +20,10 @@ ECARTEE = "ecartee"
 #: Dead letters shown in the list: not yet dealt with (or being redriven right now).
 OUVERTES = (A_TRAITER, REEMISSION)
 
-TERMINAUX = ("terminee", "annulee")
+#: Statuses of a finished affaire: it leaves the open affaires' read model.
+TERMINAUX = (StatutAffaire.TERMINEE, StatutAffaire.ANNULEE)
+#: États of an affaire waiting for its intervention or tele-operation's answer.
+ATTENTE_INTERVENTION = (EtatAffaire.EN_ATTENTE_INTERVENTION, EtatAffaire.INTERVENTION_PLANIFIEE)
 
 
 def minute(at: datetime) -> str:
@@ -113,16 +118,16 @@ class Delais:
 
 def retard(affaire: dict[str, Any], maintenant: datetime, delais: Delais) -> str | None:
     """Why an open affaire is past its deadline (French), or None when it is not."""
-    if affaire.get("statut") != "en_cours":
+    if affaire.get("statut") != StatutAffaire.EN_COURS:
         return None
     age = maintenant - affaire["cree_le"]
     dans_etat = maintenant - affaire.get("etat_depuis", affaire["cree_le"])
     etat = affaire.get("etat", "")
-    if affaire.get("type_affaire") == "changement_fournisseur" and age > timedelta(days=delais.cf_jours):
+    if affaire.get("type_affaire") == TypeAffaire.CHANGEMENT_FOURNISSEUR and age > timedelta(days=delais.cf_jours):
         return f"changement de fournisseur non réalisé {delais.cf_jours} jours après la demande"
-    if etat in ("en_attente_intervention", "intervention_planifiee") and dans_etat > timedelta(hours=delais.intervention_heures):
+    if etat in ATTENTE_INTERVENTION and dans_etat > timedelta(hours=delais.intervention_heures):
         return f"intervention ou télé-opération sans réponse depuis plus de {delais.intervention_heures} h"
-    if etat == "etude_technique" and dans_etat > timedelta(days=delais.etude_jours):
+    if etat == EtatAffaire.ETUDE_TECHNIQUE and dans_etat > timedelta(days=delais.etude_jours):
         return f"étude technique en attente depuis plus de {delais.etude_jours} jours"
     if age > timedelta(days=delais.affaire_jours):
         return f"affaire ouverte depuis plus de {delais.affaire_jours} jours"
@@ -154,7 +159,7 @@ def resumer_backlog(affaires: list[dict[str, Any]], maintenant: datetime, delais
     en_retard: list[dict[str, Any]] = []
     ouvertes = 0
     for a in affaires:
-        if a.get("statut") != "en_cours":
+        if a.get("statut") != StatutAffaire.EN_COURS:
             continue
         ouvertes += 1
         age = maintenant - a["cree_le"]

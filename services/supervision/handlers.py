@@ -22,6 +22,7 @@ from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, 
 from platform_kit.kafka_client import kafka_options
 from platform_kit.messaging import HandlerContext
 from platform_kit.runtime import Runtime
+from services.supervision.domain import A_TRAITER
 from services.supervision.metrics import SupervisionMetrics
 from services.supervision.store import SupervisionStore
 
@@ -75,7 +76,11 @@ def _horodatage(record: ConsumerRecord[bytes, bytes]) -> datetime:
 
 
 class Alimentation:
-    """The handlers behind the read models (each write is idempotent: a redelivered record changes nothing)."""
+    """The handlers behind the read models (each write is idempotent: a redelivered record changes nothing).
+
+    Not on the handler port (`platform_kit.ports`): they keep no aggregate and decide nothing; each is one conditional
+    write to a read model (SupervisionStore), so `handling.decide` has nothing to do here.
+    """
 
     def __init__(self, rt: Runtime, store: SupervisionStore, metrics: SupervisionMetrics) -> None:
         self.rt = rt
@@ -84,7 +89,7 @@ class Alimentation:
         # The last outcomes this instance counted, newest first (kept in memory: a restart starts it afresh).
         self.dernieres: deque[dict[str, Any]] = deque(maxlen=DERNIERES)
 
-    def brancher(self) -> None:
+    def register(self) -> None:
         """Register the kit consumers and start the taps with the runtime's background jobs."""
         resultats = self.rt.consumer("resultats", DEMANDES_RESULTATS, inbox=False)
         resultats.handles(DemandeAccepteeV1)(self.acceptee)
@@ -148,7 +153,7 @@ class Alimentation:
             "le": headers.get("x-dead-lettered-at") or _horodatage(record).isoformat(),
             "cle": record.key,
             "contenu": record.value or b"",
-            "etat": "a_traiter",
+            "etat": A_TRAITER,
             "historique": [],
         }
         await self.store.lettre_recue(doc)

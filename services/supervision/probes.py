@@ -77,7 +77,7 @@ def lire_voies(service: str, texte: str) -> list[dict[str, Any]]:
 
 
 class Sondes:
-    """Runs the probes every `sonde_intervalle_s` and keeps the last round for the page (no probe runs per request)."""
+    """The probes, run every `sonde_intervalle_s` (`rt.every`, in app.py); keeps the last round for the page (no probe runs per request)."""
 
     def __init__(self, rt: Runtime, settings: Settings, metrics: SupervisionMetrics) -> None:
         self.rt = rt
@@ -88,18 +88,15 @@ class Sondes:
         self._lags_precedents: dict[tuple[str, str, int], int] = {}
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
-        rt.background.append(self.boucle)
+        self._http: httpx.AsyncClient | None = None
         rt.shutdown_hooks.append(self.fermer)
 
-    async def boucle(self) -> None:
-        """Probe forever (a failing probe is reported on the page, never fatal)."""
-        async with httpx.AsyncClient(timeout=3) as http:
-            while True:
-                try:
-                    self.dernier = await self.sonder(http)
-                except Exception:
-                    log.warning("probe round failed", exc_info=True)
-                await asyncio.sleep(self.settings.sonde_intervalle_s)
+    async def sonder_une_fois(self, _full: bool = True) -> None:
+        """One probe round, kept for the page (run by `rt.every`: a failing part is reported on the page; a round that
+        fails as a whole is logged and tried again)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=3)
+        self.dernier = await self.sonder(self._http)
 
     async def sonder(self, http: httpx.AsyncClient) -> Instantane:
         """One round: every service's /health and /metrics, Kafka, the store, SMTP and the groups' lag, concurrently."""
@@ -221,5 +218,9 @@ class Sondes:
                 await offsets.stop()
 
     async def fermer(self) -> None:
-        """Close the Kafka clients (shutdown hook)."""
+        """Close the HTTP and Kafka clients (shutdown hook)."""
+        http, self._http = self._http, None
+        if http is not None:
+            with contextlib.suppress(Exception):
+                await http.aclose()
         await self._fermer_kafka()

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import UTC, datetime, timedelta
 
-from platform_kit.runtime import Runtime
-from services.supervision.settings import Settings
 from services.supervision.store import SupervisionStore
 
-log = logging.getLogger(__name__)
+#: Seconds between two purges.
+INTERVALLE_PURGE_S = 3600.0
 
 
 class Purge:
-    """The hourly purge job, run by the runtime with its background jobs."""
+    """The hourly purge job (`rt.every("purge", INTERVALLE_PURGE_S, purge.une_fois, needs_broker=False)`)."""
 
-    def __init__(self, rt: Runtime, settings: Settings, store: SupervisionStore) -> None:
-        self.settings = settings
+    def __init__(self, store: SupervisionStore, retention: timedelta) -> None:
         self.store = store
-        rt.background.append(self.boucle)
+        self.retention = retention
 
-    async def boucle(self) -> None:
-        """Purge, then sleep an hour (a failed purge is tried again at the next round)."""
-        while True:
-            try:
-                await self.store.purger(datetime.now(UTC) - timedelta(hours=self.settings.retention_heures))
-            except Exception:
-                log.warning("purge failed", exc_info=True)
-            await asyncio.sleep(3600)
+    async def une_fois(self, _full: bool = True) -> None:
+        """Forget what is older than the retention (a failed purge is tried again by the periodic runner)."""
+        # Wall-clock time, not the platform clock: the read models hold Kafka timestamps and envelopes' `occurred_at`,
+        # which a demo's clock control does not move.
+        await self.store.purger(datetime.now(UTC) - self.retention)

@@ -1,0 +1,124 @@
+"""The supervision's read-model handlers and its purge job on a fake store: what each event writes, and what it shows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from aiokafka import ConsumerRecord
+from prometheus_client import CollectorRegistry
+
+from contracts.common import StatutAffaire, TypeAffaire
+from contracts.evenements import AffaireStatutChangeV1, DemandeAccepteeV1, DemandeRefuseeV1
+from contracts.refus import CodeRefus
+from platform_kit.runtime import Runtime
+from platform_kit.testing import MemoryKit
+from services.supervision.domain import A_TRAITER
+from services.supervision.handlers import Alimentation
+from services.supervision.metrics import SupervisionMetrics
+from services.supervision.store import SupervisionStore
+from services.supervision.upkeep import Purge
+
+PDS = "30000000000017"
+
+
+class _Store:
+    """The SupervisionStore calls the handlers make, recorded; `issue` counts each demand's outcome once."""
+
+    def __init__(self) -> None:
+        self.appels: list[tuple[str, tuple[Any, ...]]] = []
+        self.issues: set[str] = set()
+
+    async def issue(self, demande: str, type_: str | None, acceptee: bool, code: str | None, at: datetime) -> tuple[bool, float | None]:
+        self.appels.append(("issue", (demande, type_, acceptee, code)))
+        premiere = demande not in self.issues
+        self.issues.add(demande)
+        return premiere, 0.5 if premiere else None
+
+    async def affaire(self, reference: str, champs: dict[str, Any], at: datetime) -> None:
+        self.appels.append(("affaire", (reference, champs)))
+
+    async def lettre_recue(self, doc: dict[str, Any]) -> None:
+        self.appels.append(("lettre", (doc,)))
+
+    async def demande_recue(self, demande_id: str, type_: str, recue_a: datetime) -> float | None:
+        self.appels.append(("demande", (demande_id, type_)))
+        return None
+
+    async def purger(self, avant: datetime) -> None:
+        self.appels.append(("purger", (avant,)))
+
+
+def _alimentation() -> tuple[Alimentation, _Store]:
+    store = _Store()
+    return Alimentation(cast(Runtime, None), cast(SupervisionStore, store), SupervisionMetrics(CollectorRegistry())), store
+
+
+def _record(value: bytes, headers: list[tuple[str, bytes]] | None = None) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord("grd.dlq.v1", 2, 17, 1_767_225_600_000, 0, b"k", value, None, len(b"k"), len(value), headers or [])
+
+
+async def test_an_outcome_is_counted_once_and_listed_among_the_last_ones() -> None:
+    alimentation, store = _alimentation()
+    kit = MemoryKit()
+    demande = uuid.uuid4()
+    refus = DemandeRefuseeV1(
+        demande_message_id=demande, demande_type="DemandeDiverse", pds=PDS, code=CodeRefus.PDS_INCONNU, message="m", etape="referentiel"
+    )
+    ctx = kit.context(refus, fournisseur="VOLTA")
+    await alimentation.refusee(ctx, refus)
+    await alimentation.refusee(kit.redelivery(ctx), refus)
+    assert store.appels == [("issue", (str(demande), "DemandeDiverse", False, "PDS_INCONNU"))] * 2
+    assert [(d["demande"], d["acceptee"], d["code"]) for d in alimentation.dernieres] == [(str(demande), False, "PDS_INCONNU")]
+
+
+async def test_the_refusal_of_an_unreadable_demand_is_counted_under_its_correlation_id() -> None:
+    alimentation, store = _alimentation()
+    kit = MemoryKit()
+    refus = DemandeRefuseeV1(demande_message_id=None, demande_type=None, code=CodeRefus.MESSAGE_INVALIDE, message="m", etape="passerelle")
+    ctx = kit.context(refus, key="VOLTA", fournisseur="VOLTA")
+    await alimentation.refusee(ctx, refus)
+    assert store.appels == [("issue", (str(ctx.envelope.correlation_id), None, False, "MESSAGE_INVALIDE"))]
+
+
+async def test_an_acceptance_is_counted_without_code() -> None:
+    alimentation, store = _alimentation()
+    accepte = DemandeAccepteeV1(demande_message_id=uuid.uuid4(), demande_type="DeclarationAcces", pds=PDS, message="ok")
+    await alimentation.acceptee(MemoryKit().context(accepte, fournisseur="VOLTA"), accepte)
+    assert store.appels == [("issue", (str(accepte.demande_message_id), "DeclarationAcces", True, None))]
+
+
+async def test_an_affaire_event_writes_its_state_and_supplier() -> None:
+    alimentation, store = _alimentation()
+    evt = AffaireStatutChangeV1(
+        reference_affaire="A1", pds=PDS, type_affaire=TypeAffaire.CHANGEMENT_FOURNISSEUR, statut=StatutAffaire.EN_COURS, etat="creee"
+    )
+    await alimentation.affaire(MemoryKit().context(evt, fournisseur="VOLTA"), evt)
+    [(quoi, (reference, champs))] = store.appels
+    assert (quoi, reference) == ("affaire", "A1")
+    attendu = {"type_affaire": "changement_fournisseur", "statut": "en_cours", "etat": "creee", "pds": PDS, "express": False, "fournisseur": "VOLTA"}
+    assert champs == attendu
+
+
+async def test_a_dead_letter_is_recorded_to_deal_with_even_without_its_headers() -> None:
+    alimentation, store = _alimentation()
+    await alimentation.lettre_morte(_record(b"{}", [("x-origin", b"grd.demandes.v1/3/9"), ("x-attempts", b"4")]))
+    await alimentation.lettre_morte(_record(b"{}"))
+    [complete, nue] = [args[0] for _, args in store.appels]
+    assert (complete["_id"], complete["topic_origine"], complete["tentatives"], complete["etat"]) == ("2-17", "grd.demandes.v1", 4, A_TRAITER)
+    assert (nue["origine"], nue["tentatives"], nue["etat"]) == ("?", None, A_TRAITER)
+
+
+async def test_an_unreadable_demand_is_counted_under_its_place_in_the_log() -> None:
+    alimentation, store = _alimentation()
+    await alimentation.demande(_record(b"pas du json"))
+    assert store.appels == [("demande", ("grd.dlq.v1/2/17", "illisible"))]
+
+
+async def test_the_purge_forgets_what_is_older_than_the_retention() -> None:
+    store = _Store()
+    avant = datetime.now(UTC)
+    await Purge(cast(SupervisionStore, store), timedelta(hours=24)).une_fois(True)
+    [(quoi, (limite,))] = store.appels
+    assert quoi == "purger" and avant - timedelta(hours=24) <= limite <= datetime.now(UTC) - timedelta(hours=24)
