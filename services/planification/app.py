@@ -1,17 +1,29 @@
-"""Composition root of the planification service."""
+"""Composition root of the planification service: settings -> runtime -> stores -> handlers -> consumers and due job -> routes."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from contracts.evenements import (
+    AnnulationInterventionDemandeeV1,
+    DemandeQualifieeV1,
+    EtudeTechniqueConclueV1,
+    InterventionDemandeeV1,
+    InterventionNonRealiseeV1,
+    InterventionRealiseeV1,
+    ResultatTeleOperationV1,
+)
+from contracts.refus import Etape
+from contracts.topics import INTERVENTIONS_COMMANDES, QUALIFIEES_PLANIFICATION, SI_RESULTATS
 from platform_kit import audit
+from platform_kit.outcomes import failure_hook_for_qualified
 from platform_kit.reference import reference
 from platform_kit.runtime import Runtime
 from services.planification.api import build_router
-from services.planification.domain import Calendrier
+from services.planification.domain import DEMANDES_TRAITEES, Calendrier
 from services.planification.handlers import Planification
 from services.planification.settings import Settings
-from services.planification.store import INTERVENTIONS, Creneaux, Places
+from services.planification.store import Agenda, Creneaux, Places, declarer_index, interventions_store
 
 
 def calendrier(settings: Settings) -> Calendrier:
@@ -31,25 +43,41 @@ def calendrier(settings: Settings) -> Calendrier:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the runtime, stores, consumers and routes; the runtime is reachable as app.state.runtime."""
+    """Build the service's ASGI app (app.state.runtime, app.state.planification)."""
     settings = settings or Settings()
     rt = Runtime(settings)
-    interventions = rt.aggregates(INTERVENTIONS, partitions=32)
-    places = Places(rt.db)
-    creneaux = Creneaux(rt.db)
-    rt.startup_hooks.append(places.ensure_indexes)
-    rt.startup_hooks.append(creneaux.ensure_indexes)
-    cal = calendrier(settings)
     rt.clock.fixer_jour(settings.date_du_jour)
-    today = rt.clock.today
-    planification = Planification(rt, interventions, places, creneaux, cal, today, settings.regles_teleoperation(), settings.echeance_intervalle_s)
-    planification.register()
-    rt.background.append(planification.boucle_echeances)
-    journal = audit.install(rt)
-    router = build_router(
-        rt.auth, interventions, places, creneaux, cal, today, settings.jours_affiches, journal, conclure=planification.conclure_par_operateur
+    interventions = interventions_store(rt)
+    places, creneaux = Places(rt.db), Creneaux(rt.db)
+    declarer_index(rt.indexes, places, creneaux)
+    refus = rt.aggregates("refus", swept=False)
+    cal = calendrier(settings)
+    planification = Planification(
+        rt,
+        interventions,
+        places,
+        creneaux,
+        Agenda(rt.db, interventions),
+        refus,
+        cal,
+        rt.publishing_leftovers,
+        settings.regles_teleoperation(),
+        service=settings.service_name,
     )
-    app = rt.http_app("GRD — planification des interventions", router)
-    app.state.runtime = rt
-    app.state.planification = planification
-    return app
+    commandes = rt.consumer("commandes", INTERVENTIONS_COMMANDES)
+    commandes.handles(InterventionDemandeeV1)(planification.intervention_demandee)
+    commandes.handles(AnnulationInterventionDemandeeV1)(planification.annulation)
+    demandes = rt.consumer("demandes", QUALIFIEES_PLANIFICATION, on_failure=failure_hook_for_qualified(rt, refus, Etape.PLANIFICATION))
+    demandes.handles(DemandeQualifieeV1, when=lambda q: q["demande_type"] in DEMANDES_TRAITEES)(planification.demande_qualifiee)
+    si = rt.consumer("si", SI_RESULTATS)
+    si.handles(ResultatTeleOperationV1)(planification.resultat_teleoperation)
+    si.handles(InterventionRealiseeV1)(planification.intervention_realisee)
+    si.handles(InterventionNonRealiseeV1)(planification.intervention_non_realisee)
+    si.handles(EtudeTechniqueConclueV1)(planification.etude_conclue)
+    # Tele-operations due by the clock; a full pass at start and every 10 minutes catches up a crash between an
+    # intervention's write and its agenda entry.
+    rt.every("echeances", settings.echeance_intervalle_s, planification.echeances_une_fois, full_every_s=600)
+    journal = audit.install(rt)
+    conclure = planification.conclure_par_operateur
+    router = build_router(rt.auth, interventions, places, creneaux, cal, rt.today, settings.jours_affiches, journal, conclure=conclure)
+    return rt.app("GRD — planification des interventions", router, planification=planification)

@@ -27,8 +27,8 @@ from contracts.evenements import (
     TeleOperationDemandeeV1,
 )
 from contracts.programmation import mode_rendez_vous
+from contracts.refus import CodeRefus, Etape, Refus, demande_refusee
 
-ETAPE = "planification"
 #: The qualified demands planification handles (its qualified-demand topic carries only these).
 DEMANDES_TRAITEES = ("ReservationCreneau", "Deplanification")
 SEUIL_ETUDE_TECHNIQUE_KVA = 6.0
@@ -57,14 +57,6 @@ CLOSES = frozenset({StatutIntervention.REALISEE, StatutIntervention.ANNULEE})
 MOTIF_PLANIFICATION_GRD = (
     "Point BT > 36 kVA ou HTA : la prise de rendez-vous en libre-service ne s'applique pas, l'équipe du GRD planifie l'intervention et vous contacte."
 )
-
-
-@dataclass(frozen=True)
-class Refus:
-    """A refusal: stable code and French message saying what is wrong and what to do."""
-
-    code: str
-    message_fr: str
 
 
 @dataclass(frozen=True)
@@ -371,30 +363,30 @@ def sans_demi_journee(etat: Intervention) -> Decision:
 def _controle_commun(etat: Intervention | None, reference: str, fournisseur: str | None) -> Refus | Intervention:
     if etat is None:
         return Refus(
-            "INTERVENTION_INCONNUE",
+            CodeRefus.INTERVENTION_INCONNUE,
             f"Aucune intervention n'est connue pour l'affaire {reference} : vérifiez la référence de l'affaire.",
         )
     if etat.fournisseur is not None and fournisseur != etat.fournisseur:
         return Refus(
-            "AFFAIRE_AUTRE_FOURNISSEUR",
+            CodeRefus.AFFAIRE_AUTRE_FOURNISSEUR,
             f"L'affaire {reference} appartient à un autre fournisseur : vous ne pouvez agir que sur vos propres affaires.",
         )
     if etat.planification_grd:
-        return Refus("PLANIFICATION_PAR_LE_GRD", MOTIF_PLANIFICATION_GRD)
+        return Refus(CodeRefus.PLANIFICATION_PAR_LE_GRD, MOTIF_PLANIFICATION_GRD)
     if etat.statut == StatutIntervention.ETUDE_TECHNIQUE:
         return Refus(
-            "ETUDE_TECHNIQUE_REQUISE",
+            CodeRefus.ETUDE_TECHNIQUE_REQUISE,
             "Une augmentation de puissance de plus de 6 kVA nécessite une étude technique : "
             "le GRD vous contactera, aucune planification n'est possible avant.",
         )
     if etat.mode == ModeIntervention.TELEOPERATION:
         return Refus(
-            "INTERVENTION_NON_PLANIFIABLE",
+            CodeRefus.INTERVENTION_NON_PLANIFIABLE,
             "Cette intervention est réalisée par télé-opération à la date d'effet : il n'y a pas de rendez-vous à gérer.",
         )
     if etat.statut in CLOSES:
         return Refus(
-            "INTERVENTION_NON_PLANIFIABLE",
+            CodeRefus.INTERVENTION_NON_PLANIFIABLE,
             f"L'intervention de l'affaire {reference} est {etat.statut.value} : elle ne peut plus être planifiée.",
         )
     return etat
@@ -408,29 +400,29 @@ def verifier_reservation(
     if isinstance(controle, Refus):
         return controle
     if controle.pds != cmd.pds:
-        return Refus("INTERVENTION_INCONNUE", f"L'affaire {cmd.reference_affaire} ne concerne pas le PDS {cmd.pds}.")
+        return Refus(CodeRefus.INTERVENTION_INCONNUE, f"L'affaire {cmd.reference_affaire} ne concerne pas le PDS {cmd.pds}.")
     slot = lire_creneau(cal, cmd.creneau_id)
     if slot is None or slot.zone != controle.zone:
         return Refus(
-            "CRENEAU_INCONNU",
+            CodeRefus.CRENEAU_INCONNU,
             f"Le créneau {cmd.creneau_id} n'existe pas pour ce PDS : recherchez les créneaux disponibles de l'affaire et "
             "reprenez l'identifiant proposé.",
         )
     if slot.mode != controle.mode:
         return Refus(
-            "MODE_PLANIFICATION_INCOMPATIBLE",
+            CodeRefus.MODE_PLANIFICATION_INCOMPATIBLE,
             f"Le créneau {cmd.creneau_id} est un créneau {LIBELLE_MODE[slot.mode]} alors que cette intervention se fait "
             f"{LIBELLE_MODE[controle.mode]} : choisissez un créneau de ce mode.",
         )
     if slot.jour < cal.premier_jour(today) or slot.jour > cal.dernier_jour(today):
         return Refus(
-            "CRENEAU_HORS_DELAI",
+            CodeRefus.CRENEAU_HORS_DELAI,
             f"Le créneau du {slot.jour:%d/%m/%Y} est hors de la période réservable "
             f"(du {cal.premier_jour(today):%d/%m/%Y} au {cal.dernier_jour(today):%d/%m/%Y}).",
         )
     if slot.jour < controle.date_souhaitee:
         return Refus(
-            "CRENEAU_AVANT_DATE_EFFET",
+            CodeRefus.CRENEAU_AVANT_DATE_EFFET,
             f"Le créneau du {slot.jour:%d/%m/%Y} précède la date d'effet souhaitée "
             f"({controle.date_souhaitee:%d/%m/%Y}) : choisissez un créneau à partir de cette date.",
         )
@@ -440,7 +432,7 @@ def verifier_reservation(
 def creneau_complet(slot: Creneau) -> Refus:
     """Refusal when every place of the slot is taken."""
     return Refus(
-        "CRENEAU_COMPLET",
+        CodeRefus.CRENEAU_COMPLET,
         f"Le créneau du {slot.jour:%d/%m/%Y} de {slot.debut:%H:%M} à {slot.fin:%H:%M} est complet : choisissez un autre créneau disponible.",
     )
 
@@ -452,7 +444,7 @@ def verifier_deplanification(etat: Intervention | None, cmd: DeplanificationV1, 
         return controle
     if controle.statut != StatutIntervention.PLANIFIEE:
         return Refus(
-            "INTERVENTION_NON_PLANIFIEE",
+            CodeRefus.INTERVENTION_NON_PLANIFIEE,
             f"L'intervention de l'affaire {cmd.reference_affaire} n'est pas planifiée : il n'y a rien à déplanifier.",
         )
     return controle
@@ -583,7 +575,7 @@ def resultat_teleoperation(
         refus = refus_date_realisation(etat, jour, today)
         assert refus is not None
         evenements.append(realisation_refusee(etat, refus, jour))
-        raison = refus.message_fr
+        raison = refus.message
     else:
         raison = res.motif_echec or ("index absent" if res.succes else "raison non précisée")
     if etat.to_tentatives >= regles.tentatives_max:
@@ -597,13 +589,13 @@ def refus_date_realisation(etat: Intervention, jour: date, today: date) -> Refus
     """A realisation is never dated in the future, nor before the date d'effet it was asked for."""
     if jour > today:
         return Refus(
-            "REALISATION_DATE_FUTURE",
+            CodeRefus.REALISATION_DATE_FUTURE,
             f"La réalisation est datée du {jour:%d/%m/%Y}, dans le futur (nous sommes le {today:%d/%m/%Y}) : "
             "renvoyez-la le jour où l'intervention a eu lieu.",
         )
     if jour < etat.date_souhaitee:
         return Refus(
-            "REALISATION_AVANT_DATE_EFFET",
+            CodeRefus.REALISATION_AVANT_DATE_EFFET,
             f"La réalisation est datée du {jour:%d/%m/%Y}, avant la date d'effet demandée ({etat.date_souhaitee:%d/%m/%Y}) : "
             "une intervention se fait à partir de sa date d'effet ; corrigez la date.",
         )
@@ -613,7 +605,7 @@ def refus_date_realisation(etat: Intervention, jour: date, today: date) -> Refus
 def realisation_refusee(etat: Intervention, refus: Refus, jour: date | None) -> RealisationRefuseeV1:
     """The event telling that a reported realisation was not applied, with its code."""
     return RealisationRefuseeV1(
-        reference_affaire=etat.reference_affaire, pds=etat.pds, code=refus.code, message=refus.message_fr, date_realisation=jour
+        reference_affaire=etat.reference_affaire, pds=etat.pds, code=refus.code.value, message=refus.message, date_realisation=jour
     )
 
 
@@ -653,14 +645,7 @@ def acceptation(q: DemandeQualifieeV1, pds: str, reference_affaire: str, message
 
 def refus(q: DemandeQualifieeV1, pds: str | None, r: Refus) -> DemandeRefuseeV1:
     """The outcome of a refused reservation or déplanification."""
-    return DemandeRefuseeV1(
-        demande_message_id=q.demande_message_id,
-        demande_type=q.demande_type,
-        pds=pds,
-        code=r.code,
-        message=r.message_fr,
-        etape=ETAPE,
-    )
+    return demande_refusee(q.demande_message_id, q.demande_type, pds, r, Etape.PLANIFICATION)
 
 
 def message_planifiee(slot: Creneau) -> str:

@@ -1,13 +1,12 @@
-"""Thin typed handlers of the planification consumers: load, decide (domain), claim/free places, commit."""
+"""Thin typed handlers of the planification consumers on the kit's port: load, decide (domain), claim/free places, commit."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import logging
 import uuid
 from collections.abc import Callable
-from datetime import date
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -25,58 +24,87 @@ from contracts.evenements import (
     ResultatTeleOperationV1,
 )
 from contracts.references import event_id
-from contracts.topics import INTERVENTIONS_COMMANDES, QUALIFIEES_PLANIFICATION, SI_RESULTATS
+from contracts.refus import Refus
+from platform_kit.handling import refuse_once
 from platform_kit.messaging import HandlerContext, Outgoing
-from platform_kit.outcomes import failure_hook_for_qualified
-from platform_kit.runtime import Runtime
-from platform_kit.store import AggregateStore, ConcurrencyConflict, Loaded
+from platform_kit.ports import Aggregates, HandlerPort
+from platform_kit.store import ConcurrencyConflict, Loaded, UnitOfWork
 from services.planification import domain as d
-from services.planification.store import AGENDA_TELEOPERATIONS, Creneaux, Places, creneau_de
+from services.planification.store import creneau_de
 
-log = logging.getLogger(__name__)
+#: A unit of work for one item of a background job: at its end, what a crash left unpublished goes out
+#: (`Runtime.publishing_leftovers`).
+UniteDeTravail = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+
+
+class PlacesPort(Protocol):
+    """The slot places (store.Places): atomic claims, one place per affaire."""
+
+    async def reserver(self, slot_id: str, capacite: int, affaire: str, jeton: str) -> str | None:
+        """Give `affaire` a place on the slot (moving it from any other); the place id, or None when full."""
+        ...
+
+    async def place_de(self, affaire: str) -> dict[str, Any] | None:
+        """The place held by an affaire, if any."""
+        ...
+
+    async def liberer(self, affaire: str) -> int:
+        """Free the place held by an affaire (idempotent)."""
+        ...
+
+
+class CreneauxPort(Protocol):
+    """The materialized slots (store.Creneaux)."""
+
+    async def capacite(self, slot: d.Creneau) -> int:
+        """Capacity of one slot (stored, else the calendar's)."""
+        ...
+
+
+class AgendaPort(Protocol):
+    """The tele-operations' due agenda (store.Agenda)."""
+
+    async def noter(self, reference: str, echeance: str) -> None:
+        """The intervention's next due step."""
+        ...
+
+    async def oublier(self, reference: str) -> None:
+        """The intervention has no due step any more."""
+        ...
+
+    async def dues(self, maintenant: str, complet: bool) -> list[str]:
+        """The interventions with a step due by `maintenant`."""
+        ...
 
 
 class Planification:
-    """The use cases of the service, wired to its stores."""
+    """The use cases of the service, on the kit's port and its stores."""
 
     def __init__(
         self,
-        rt: Runtime,
-        interventions: AggregateStore,
-        places: Places,
-        creneaux: Creneaux,
+        kit: HandlerPort,
+        interventions: Aggregates,
+        places: PlacesPort,
+        creneaux: CreneauxPort,
+        agenda: AgendaPort,
+        refus: Aggregates,
         cal: d.Calendrier,
-        today: Callable[[], date],
+        unite_de_travail: UniteDeTravail,
         regles_to: d.ReglesTeleoperation | None = None,
-        echeance_intervalle_s: float = 2.0,
+        *,
+        service: str = "planification",
     ) -> None:
-        self.rt = rt
+        self.kit = kit
         self.interventions = interventions
         self.places = places
         self.creneaux = creneaux
-        self.cal = cal
-        self.today = today
-        self.regles_to = regles_to or d.ReglesTeleoperation()
-        self.echeance_intervalle_s = echeance_intervalle_s
-        # One small document per tele-operation waiting for its date (or an answer): the due job reads this instead of
-        # every intervention; a full pass at start and every few minutes covers a crash between the two writes.
-        self.agenda = rt.db[AGENDA_TELEOPERATIONS]
-        self.passage_complet_s = 600.0
-
-    def register(self) -> None:
-        """Create the three consumers and bind their typed handlers."""
-        commandes = self.rt.consumer("commandes", INTERVENTIONS_COMMANDES)
-        commandes.handles(InterventionDemandeeV1)(self.intervention_demandee)
-        commandes.handles(AnnulationInterventionDemandeeV1)(self.annulation)
+        self.agenda = agenda
         # One small document per demand refused without an intervention to carry it (or given up): its outcome, once.
-        self.refus = self.rt.aggregates("refus", swept=False)
-        demandes = self.rt.consumer("demandes", QUALIFIEES_PLANIFICATION, on_failure=failure_hook_for_qualified(self.rt, self.refus, "planification"))
-        demandes.handles(DemandeQualifieeV1, when=lambda q: q["demande_type"] in d.DEMANDES_TRAITEES)(self.demande_qualifiee)
-        si = self.rt.consumer("si", SI_RESULTATS)
-        si.handles(ResultatTeleOperationV1)(self.resultat_teleoperation)
-        si.handles(InterventionRealiseeV1)(self.intervention_realisee)
-        si.handles(InterventionNonRealiseeV1)(self.intervention_non_realisee)
-        si.handles(EtudeTechniqueConclueV1)(self.etude_conclue)
+        self.refus = refus
+        self.cal = cal
+        self.unite_de_travail = unite_de_travail
+        self.regles_to = regles_to or d.ReglesTeleoperation()
+        self.service = service
 
     async def _commit(self, ctx: HandlerContext, loaded: Loaded, etat: d.Intervention | None, evenements: list[WireModel]) -> None:
         if etat is not None and etat.statut != StatutIntervention.PLANIFIEE:
@@ -85,15 +113,15 @@ class Planification:
         fournisseur = (etat.fournisseur if etat else None) or ctx.envelope.fournisseur
         out: list[Outgoing] = [ctx.emit(e, fournisseur=fournisseur) for e in evenements]
         state = etat.to_doc() if etat is not None else loaded.state
-        await self.rt.commit(self.interventions, loaded, state, ctx, out)
+        await self.kit.commit(self.interventions, loaded, state, ctx, out)
         await self._noter_echeance(loaded.id, state)
 
     async def _noter_echeance(self, reference: str, state: dict[str, object]) -> None:
         echeance = state.get("prochaine_echeance")
         if echeance:
-            await self.agenda.replace_one({"_id": reference}, {"_id": reference, "echeance": echeance}, upsert=True)
+            await self.agenda.noter(reference, str(echeance))
         elif state.get("mode") == ModeIntervention.TELEOPERATION.value or state.get("to_tentatives"):
-            await self.agenda.delete_one({"_id": reference})
+            await self.agenda.oublier(reference)
 
     async def intervention_demandee(self, ctx: HandlerContext, cmd: InterventionDemandeeV1) -> None:
         """A new intervention: study, tele-operation, automatic half-day, or wait for the supplier's reservation."""
@@ -101,9 +129,9 @@ class Planification:
         if loaded.applied(ctx.envelope.message_id):
             return
         if d.Intervention.from_doc(loaded.state) is not None:
-            await self.rt.commit(self.interventions, loaded, loaded.state, ctx, [])
+            await self.kit.commit(self.interventions, loaded, loaded.state, ctx, [])
             return
-        decision = d.recevoir_intervention(cmd, ctx.envelope.fournisseur, self.cal, self.today())
+        decision = d.recevoir_intervention(cmd, ctx.envelope.fournisseur, self.cal, self.kit.today())
         if decision.etat.mode == ModeIntervention.TELEOPERATION:
             decision = self._teleoperation_recue(decision, cmd, str(ctx.envelope.correlation_id))
         if decision.candidats:
@@ -114,7 +142,7 @@ class Planification:
         """A tele-operation waits for its date d'effet; when that day has come already, it is sent at once."""
         cible = getattr(cmd.besoin, "puissance_cible_kva", None)
         etat = dataclasses.replace(decision.etat, puissance_cible_kva=cible, correlation_id=correlation)
-        suite = d.echoir(etat, self.rt.clock.now(), self.today(), self.regles_to)
+        suite = d.echoir(etat, self.kit.now(), self.kit.today(), self.regles_to)
         if suite is None:
             return dataclasses.replace(decision, etat=etat)
         return d.Decision(suite.etat, [*suite.evenements, *decision.evenements])
@@ -162,22 +190,22 @@ class Planification:
                 return
             await self._deplanifier(ctx, q, depl)
 
-    async def _refuser_sans_intervention(self, ctx: HandlerContext, q: DemandeQualifieeV1, pds: str, r: d.Refus) -> None:
-        # No intervention to carry the outbox: the demand's own refusal document does (a redelivery finds it there).
-        etat = {"demande_type": q.demande_type, "pds": pds, "code": r.code}
-        await self.rt.create(self.refus, str(q.demande_message_id), etat, ctx, [ctx.emit(d.refus(q, pds, r), key=pds)])
+    async def _refuser_sans_intervention(self, ctx: HandlerContext, q: DemandeQualifieeV1, pds: str, r: Refus) -> None:
+        # No intervention to carry the outbox: the demand's own refusal document does (once: a redelivery, or a demand
+        # already given up by the failure hook, finds it there).
+        await refuse_once(self.kit, ctx, self.refus, str(q.demande_message_id), d.refus(q, pds, r))
 
     async def _reserver(self, ctx: HandlerContext, q: DemandeQualifieeV1, cmd: ReservationCreneauV1) -> None:
         loaded = await ctx.load(self.interventions, cmd.reference_affaire)
         if loaded.applied(ctx.envelope.message_id):
             return
         etat = d.Intervention.from_doc(loaded.state)
-        verdict = d.verifier_reservation(etat, cmd, ctx.envelope.fournisseur, self.cal, self.today())
+        verdict = d.verifier_reservation(etat, cmd, ctx.envelope.fournisseur, self.cal, self.kit.today())
         if etat is None:
-            assert isinstance(verdict, d.Refus)
+            assert isinstance(verdict, Refus)
             await self._refuser_sans_intervention(ctx, q, cmd.pds, verdict)
             return
-        if isinstance(verdict, d.Refus):
+        if isinstance(verdict, Refus):
             await self._commit(ctx, loaded, etat, [d.refus(q, cmd.pds, verdict)])
             return
         capacite = await self.creneaux.capacite(verdict)
@@ -196,10 +224,10 @@ class Planification:
         etat = d.Intervention.from_doc(loaded.state)
         verdict = d.verifier_deplanification(etat, cmd, ctx.envelope.fournisseur)
         if etat is None:
-            assert isinstance(verdict, d.Refus)
+            assert isinstance(verdict, Refus)
             await self._refuser_sans_intervention(ctx, q, cmd.pds, verdict)
             return
-        if isinstance(verdict, d.Refus):
+        if isinstance(verdict, Refus):
             await self._commit(ctx, loaded, etat, [d.refus(q, cmd.pds, verdict)])
             return
         decision = d.deplanifier(verdict)
@@ -221,12 +249,12 @@ class Planification:
 
     async def resultat_teleoperation(self, ctx: HandlerContext, res: ResultatTeleOperationV1) -> None:
         """Head-end result: realisee with a real reading, or fallback to an appointment."""
-        now, today = self.rt.clock.now(), self.today()
+        now, today = self.kit.now(), self.kit.today()
         await self._appliquer(ctx, res.reference_affaire, lambda e: d.resultat_teleoperation(e, res, now, today, self.regles_to))
 
     async def intervention_realisee(self, ctx: HandlerContext, msg: InterventionRealiseeV1) -> None:
         """A technician did the intervention (refused with a code when dated in the future or before the date d'effet)."""
-        today = self.today()
+        today = self.kit.today()
 
         def decider(etat: d.Intervention) -> d.Decision | None:
             if etat.statut not in d.CLOSES and etat.statut != StatutIntervention.ETUDE_TECHNIQUE:
@@ -246,15 +274,15 @@ class Planification:
 
         A unit of work of its own: what a crash left unpublished in this intervention's outbox goes out at its end.
         """
-        async with self.rt.publishing_leftovers() as work:
+        async with self.unite_de_travail() as work:
             while True:
                 loaded = await self.interventions.load(reference, work)
                 etat = d.Intervention.from_doc(loaded.state)
                 if etat is None:
-                    await self.agenda.delete_one({"_id": reference})
+                    await self.agenda.oublier(reference)
                     return False
                 echeance = etat.prochaine_echeance
-                decision = d.echoir(etat, self.rt.clock.now(), self.today(), self.regles_to)
+                decision = d.echoir(etat, self.kit.now(), self.kit.today(), self.regles_to)
                 if decision is None or echeance is None:
                     await self._noter_echeance(reference, loaded.state)
                     return False
@@ -266,48 +294,25 @@ class Planification:
                 env = Envelope(
                     message_id=cause,
                     type="EcheanceTeleOperation",
-                    occurred_at=self.rt.clock.now(),
+                    occurred_at=self.kit.now(),
                     correlation_id=uuid.UUID(etat.correlation_id) if etat.correlation_id else cause,
                     fournisseur=etat.fournisseur,
                     key=etat.pds,
                     payload={"reference_affaire": reference},
                 )
                 try:
-                    ctx = HandlerContext(env, f"{self.rt.settings.service_name}.echeances", work=work, received_at=self.rt.now())
+                    ctx = HandlerContext(env, f"{self.service}.echeances", work=work, received_at=self.kit.now())
                     await self._commit(ctx, loaded, decision.etat, decision.evenements)
                 except ConcurrencyConflict:
                     continue
                 return True
 
     async def echeances_une_fois(self, complet: bool = True) -> int:
-        """One pass of the due job: over the agenda, or (complet) over every intervention with a due step."""
-        maintenant = d.horodatage(self.rt.clock.now())
-        if complet:
-            filtre = {"prochaine_echeance": {"$lte": maintenant}}
-            dues = [str(doc["_id"]) for c in self.interventions.collections async for doc in c.find(filtre, {"_id": 1})]
-        else:
-            dues = [str(doc["_id"]) async for doc in self.agenda.find({"echeance": {"$lte": maintenant}}, {"_id": 1})]
+        """One pass of the due job (run by `rt.every`): over the agenda, or (complet) over every intervention with a due step."""
         total = 0
-        for reference in dues:
+        for reference in await self.agenda.dues(d.horodatage(self.kit.now()), complet):
             total += await self.appliquer_echeance(reference)
         return total
-
-    async def boucle_echeances(self) -> None:
-        """Background job: tele-operations due by the clock every few seconds (a full pass at start and every few minutes)."""
-        await self.rt.broker_ready.wait()
-        dernier_complet = float("-inf")
-        boucle = asyncio.get_running_loop()
-        while True:
-            try:
-                complet = boucle.time() - dernier_complet >= self.passage_complet_s
-                await self.echeances_une_fois(complet)
-                if complet:
-                    dernier_complet = boucle.time()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("téléopérations : passage en échec, nouvel essai au prochain tour", exc_info=True)
-            await asyncio.sleep(self.echeance_intervalle_s)
 
     async def etude_conclue(self, ctx: HandlerContext, msg: EtudeTechniqueConclueV1) -> None:
         """The GRD concluded a technical study: planning resumes (half-day claimed when no presence is needed) or the
@@ -318,7 +323,7 @@ class Planification:
         etat = d.Intervention.from_doc(loaded.state)
         if etat is None:
             return
-        decision = d.conclure_etude(etat, msg.favorable, msg.commentaire, self.cal, self.today())
+        decision = d.conclure_etude(etat, msg.favorable, msg.commentaire, self.cal, self.kit.today())
         if decision is None:
             await self._commit(ctx, loaded, etat, [])
             return
@@ -330,10 +335,10 @@ class Planification:
         """A GRD operator concluded the study over HTTP: applied as a unit of work of its own, by `etude_conclue`."""
         cause = uuid.uuid4()
         for _ in range(5):
-            async with self.rt.publishing_leftovers() as work:
+            async with self.unite_de_travail() as work:
                 work.message_id = str(cause)
                 env = new_envelope(msg, key=msg.pds, fournisseur=None, message_id=cause)
-                ctx = HandlerContext(env, f"{self.rt.settings.service_name}.etudes", work=work)
+                ctx = HandlerContext(env, f"{self.service}.etudes", work=work)
                 try:
                     await self.etude_conclue(ctx, msg)
                     return cause

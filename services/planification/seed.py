@@ -8,11 +8,11 @@ import time
 
 from contracts.common import ModeIntervention
 from platform_kit.clock import Clock
-from platform_kit.store import make_client
+from platform_kit.store import Indexes, make_client
 from services.planification.app import calendrier
 from services.planification.domain import creneaux_a_partir
 from services.planification.settings import Settings
-from services.planification.store import Creneaux, Places
+from services.planification.store import Creneaux, Places, declarer_index
 
 
 async def seed(settings: Settings, jours: int) -> int:
@@ -23,8 +23,9 @@ async def seed(settings: Settings, jours: int) -> int:
     try:
         db = client[settings.database_name]
         creneaux = Creneaux(db)
-        await creneaux.ensure_indexes()
-        await Places(db).ensure_indexes()
+        indexes = Indexes()
+        declarer_index(indexes, Places(db), creneaux)
+        await indexes.create()
         slots = [
             s
             for zone in cal.zones

@@ -1,4 +1,5 @@
-"""Collections of the planification service: interventions (aggregates), places (claims) and créneaux (capacity)."""
+"""Collections of the planification service: interventions (aggregates), places (claims), créneaux (capacity), the
+tele-operations' due agenda, and their index declarations."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from platform_kit.runtime import Runtime
+from platform_kit.store import AggregateStore, Indexes
 from services.planification.domain import Creneau
 
 INTERVENTIONS = "interventions"
@@ -39,11 +42,6 @@ class Places:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[PLACES]
         self.detenteurs: AsyncCollection[dict[str, Any]] = db[DETENTEURS]
-
-    async def ensure_indexes(self) -> None:
-        """Create the unique holder index and the per-slot lookup index."""
-        await self.collection.create_index([("titulaire", ASCENDING)], unique=True)
-        await self.collection.create_index([("creneau_id", ASCENDING)])
 
     async def reserver(self, slot_id: str, capacite: int, affaire: str, jeton: str) -> str | None:
         """Give `affaire` a place on the slot (moving it from any other slot); the place id, or None when full."""
@@ -129,10 +127,6 @@ class Creneaux:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[CRENEAUX]
 
-    async def ensure_indexes(self) -> None:
-        """Create the index used to list a zone's slots by day."""
-        await self.collection.create_index([("zone", ASCENDING), ("jour", ASCENDING)])
-
     async def capacites(self, slots: Iterable[Creneau]) -> dict[str, int]:
         """Capacity of each slot: the stored one when the slot is materialized, else the calendar's."""
         par_id = {s.id: s.capacite for s in slots}
@@ -159,3 +153,41 @@ class Creneaux:
         except BulkWriteError as exc:
             # Slots seeded earlier collide on _id: they keep their stored capacity.
             return int(exc.details.get("nInserted", 0))
+
+
+def declarer_index(indexes: Indexes, places: Places, creneaux: Creneaux) -> None:
+    """The indexes of the places and slots (the runtime's `rt.indexes`, or a seed's own `Indexes`)."""
+    # One place per affaire: the unique holder index is what makes a claim atomic.
+    indexes.declare(places.collection, [("titulaire", ASCENDING)], unique=True)
+    indexes.declare(places.collection, [("creneau_id", ASCENDING)])
+    indexes.declare(creneaux.collection, [("zone", ASCENDING), ("jour", ASCENDING)])
+
+
+def interventions_store(rt: Runtime) -> AggregateStore:
+    """The interventions' aggregates over 32 partitions (swept by the outbox relay)."""
+    return rt.aggregates(INTERVENTIONS, partitions=32)
+
+
+class Agenda:
+    """One small document per tele-operation waiting for its date or an answer (`_id` = affaire, `echeance`): the due job
+    reads this instead of every intervention; a full pass over the aggregates at start and every few minutes covers a
+    crash between the aggregate's write and its agenda entry."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], interventions: AggregateStore) -> None:
+        self.collection: AsyncCollection[dict[str, Any]] = db[AGENDA_TELEOPERATIONS]
+        self.interventions = interventions
+
+    async def noter(self, reference: str, echeance: str) -> None:
+        """The intervention's next due step (a UTC timestamp as `domain.horodatage` writes it)."""
+        await self.collection.replace_one({"_id": reference}, {"_id": reference, "echeance": echeance}, upsert=True)
+
+    async def oublier(self, reference: str) -> None:
+        """The intervention has no due step any more."""
+        await self.collection.delete_one({"_id": reference})
+
+    async def dues(self, maintenant: str, complet: bool) -> list[str]:
+        """The interventions with a step due by `maintenant`: from the agenda, or (complet) from every partition."""
+        if complet:
+            filtre = {"prochaine_echeance": {"$lte": maintenant}}
+            return [str(doc["_id"]) for c in self.interventions.collections async for doc in c.find(filtre, {"_id": 1})]
+        return [str(doc["_id"]) async for doc in self.collection.find({"echeance": {"$lte": maintenant}}, {"_id": 1})]

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from platform_kit.store import make_client
-from services.planification.store import Places
+from platform_kit.store import Indexes, make_client
+from services.planification.store import Creneaux, Places, declarer_index
 from tests.support import mongodb_url, unique_db
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,9 @@ async def places() -> AsyncIterator[Places]:
     client = make_client(mongodb_url())
     name = unique_db("grd_planification")
     store = Places(client[name])
-    await store.ensure_indexes()
+    indexes = Indexes()
+    declarer_index(indexes, store, Creneaux(client[name]))
+    await indexes.create()
     yield store
     await client.drop_database(name)
     await client.close()

@@ -22,6 +22,7 @@ from contracts.evenements import (
     ResultatTeleOperationV1,
     TeleOperationDemandeeV1,
 )
+from contracts.refus import Refus
 from services.planification import domain as d
 
 TODAY = date(2026, 11, 2)  # a Monday
@@ -201,9 +202,9 @@ def resa(creneau_id: str = "Z01-20261110-H0800-CR", ref: str = "AREF1", pds: str
 )
 def test_reservation_refusals(etat: d.Intervention | None, cmd: ReservationCreneauV1, fournisseur: str, code: str) -> None:
     verdict = d.verifier_reservation(etat, cmd, fournisseur, CAL, TODAY)
-    assert isinstance(verdict, d.Refus)
+    assert isinstance(verdict, Refus)
     assert verdict.code == code
-    assert verdict.message_fr
+    assert verdict.message
 
 
 @pytest.mark.parametrize("statut", [StatutIntervention.DEMANDEE, StatutIntervention.PLANIFIEE, StatutIntervention.NON_REALISEE])
@@ -235,7 +236,7 @@ def test_full_slot_refusal_and_outcome_events() -> None:
 )
 def test_deplanification_refusals(etat: d.Intervention | None, fournisseur: str, code: str) -> None:
     verdict = d.verifier_deplanification(etat, DeplanificationV1(pds=PDS, reference_affaire="AREF1"), fournisseur)
-    assert isinstance(verdict, d.Refus)
+    assert isinstance(verdict, Refus)
     assert verdict.code == code
 
 
