@@ -36,13 +36,14 @@ from contracts.evenements import (
     OuvertureAffaireDemandeeV1,
 )
 from contracts.programmation import etude_technique_requise, mode_rendez_vous, planification_libre_service
+from contracts.refus import Refus
 from services.affaires import domain as affaires
-from services.contrats.domain import Decision, Refus, Regles, besoin_intervention, decider_demande, verifier_date_effet
+from services.contrats.domain import Decision, Regles, besoin_intervention, decider_demande, verifier_date_effet
 from services.notifications import domain as notifications
 from services.planification import domain as planification
+from tests.builders import DEMANDEUR
 from tests.unit.test_contrats_domain import (
     BT_PLUS,
-    DEMANDEUR,
     REGLES,
     TODAY,
     accepted,
@@ -391,7 +392,7 @@ def test_c4_amm_is_not_tele_operated_and_goes_to_the_grd_team() -> None:
     assert not decision.candidats and isinstance(evt, InterventionStatutChangeV1) and evt.motif == planification.MOTIF_PLANIFICATION_GRD
     resa = ReservationCreneauV1(pds=ctx.pds, reference_affaire="AREF9", creneau_id="Z01-20261203-H0800-CR")
     verdict = planification.verifier_reservation(decision.etat, resa, "VOLTA", CAL, TODAY)
-    assert isinstance(verdict, planification.Refus) and verdict.code == "PLANIFICATION_PAR_LE_GRD"
+    assert isinstance(verdict, Refus) and verdict.code == "PLANIFICATION_PAR_LE_GRD"
     # The flag survives the store round trip.
     relue = planification.Intervention.from_doc(decision.etat.to_doc())
     assert relue is not None and relue.planification_grd
