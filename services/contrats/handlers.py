@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from contracts.common import StatutAffaire, StatutIntervention
@@ -159,7 +159,7 @@ class Handlers:
             env = Envelope(
                 message_id=cause,
                 type="EcheanceContrat",
-                occurred_at=self.kit.now(),
+                occurred_at=datetime.now(UTC),  # a technical time: stays real when the platform clock is moved
                 correlation_id=changement.demande_message_id,
                 fournisseur=contrat.titulaire if contrat else None,
                 key=pds,
