@@ -4,26 +4,18 @@ import uuid
 from datetime import date
 
 from contracts import topics as t
-from contracts.common import ChoixReleve, ContratConclu
-from contracts.demandes import DemandeChangementFournisseurV1
 from contracts.envelope import Envelope, new_envelope
 from contracts.evenements import DemandeAccepteeV1, FluxC15V1
 from contracts.references import event_id
 from contracts.refus import CodeRefus
 from services.passerelle import domain
+from tests.builders import changement_fournisseur
 
 PDS = "30000000000017"
 
 
 def cf(fournisseur: str | None) -> Envelope:
-    demande = DemandeChangementFournisseurV1(
-        pds=PDS,
-        date_effet_souhaitee=date(2026, 1, 10),
-        choix_releve=ChoixReleve.ESTIMATION,
-        contrat_conclu=ContratConclu(reference="CTR-1", date_signature=date(2026, 1, 2)),
-        telephones=("0601020304",),
-    )
-    return new_envelope(demande, key=PDS, fournisseur=fournisseur)
+    return new_envelope(changement_fournisseur(PDS, date(2026, 1, 10)), key=PDS, fournisseur=fournisseur)
 
 
 def test_channel_supplier_is_read_from_the_inbound_topic_only() -> None:

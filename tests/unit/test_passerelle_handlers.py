@@ -10,8 +10,6 @@ from typing import cast
 from faststream.kafka import KafkaMessage
 
 from contracts import topics as t
-from contracts.common import ChoixReleve, ContratConclu
-from contracts.demandes import DemandeChangementFournisseurV1
 from contracts.envelope import Envelope, new_envelope
 from contracts.evenements import DemandeRefuseeV1
 from contracts.references import event_id
@@ -20,6 +18,7 @@ from platform_kit.producer import Record
 from platform_kit.runtime import Runtime
 from services.passerelle.handlers import Passerelle
 from services.passerelle.settings import Settings
+from tests.builders import changement_fournisseur
 
 PDS = "30000000000017"
 
@@ -75,14 +74,7 @@ class _Message:
 
 
 def _demande(fournisseur: str | None) -> Envelope:
-    cf = DemandeChangementFournisseurV1(
-        pds=PDS,
-        date_effet_souhaitee=date(2026, 1, 10),
-        choix_releve=ChoixReleve.ESTIMATION,
-        contrat_conclu=ContratConclu(reference="CTR-1", date_signature=date(2026, 1, 2)),
-        telephones=("0601020304",),
-    )
-    return new_envelope(cf, key=PDS, fournisseur=fournisseur)
+    return new_envelope(changement_fournisseur(PDS, date(2026, 1, 10)), key=PDS, fournisseur=fournisseur)
 
 
 async def _recevoir(body: bytes, canal: str = "VOLTA") -> tuple[_Runtime, _Message]:

@@ -11,7 +11,7 @@ import pytest
 
 from contracts import demandes as d
 from contracts.base import WireModel
-from contracts.common import ContratConclu, EtatContrat, ModeIntervention, MotifReleve, NiveauAcces, StatutIntervention
+from contracts.common import EtatContrat, ModeIntervention, MotifReleve, NiveauAcces, StatutIntervention
 from contracts.envelope import new_envelope
 from contracts.evenements import (
     ContratEtatChangeV1,
@@ -30,7 +30,7 @@ from platform_kit.testing import MemoryAggregates, MemoryKit
 from services.referentiel.domain.commun import State
 from services.referentiel.handlers import TAILLE_MAX_DEMANDE, Handlers
 from services.referentiel.seed import document_pds
-from tests.builders import releve
+from tests.builders import changement_fournisseur, releve
 
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 PDS = generate(2)  # en service, holder VOLTA
@@ -90,13 +90,7 @@ def diverse(pds: str = REF) -> d.DemandeDiverseV1:
 
 
 def cf(signature: date = date(2026, 10, 1)) -> d.DemandeChangementFournisseurV1:
-    return d.DemandeChangementFournisseurV1(
-        pds=REF,
-        date_effet_souhaitee=date(2026, 12, 1),
-        choix_releve="estimation",
-        contrat_conclu=ContratConclu(reference="SC-1", date_signature=signature),
-        telephones=("0600000000",),
-    )
+    return changement_fournisseur(REF, date(2026, 12, 1), contrat_conclu={"reference": "SC-1", "date_signature": signature})
 
 
 async def test_a_demand_that_leaves_the_pds_unchanged_is_qualified_from_its_record_once(monde: Monde) -> None:
