@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 from contracts.base import WireModel
-from contracts.common import EtatContractuelPds, IndexCadran, NatureReleve, NiveauAcces, Releve, Segment
+from contracts.common import Contact, EtatContractuelPds, IndexCadran, NatureReleve, NiveauAcces, Releve, Segment
 from contracts.demandes import DemandeCessationV1, DemandeChangementFournisseurV1
 from contracts.evenements import CompteurInfo, ContextePds, DemandeQualifieeV1
 from platform_kit.store import UnitOfWork
@@ -27,6 +27,8 @@ def contexte_pds(
     amm: bool = True,
     localisation: str = "exterieur",
     mode_releve: str = "telereleve",
+    teleoperable: bool = True,
+    occupant: Contact | None = None,
 ) -> ContextePds:
     """The référentiel's snapshot of a PDS as a qualified demand carries it (a C5 AMM meter in service by default)."""
     return ContextePds(
@@ -36,7 +38,8 @@ def contexte_pds(
         etat=etat,
         coupe_pour_non_paiement=False,
         zone=zone,
-        compteur=CompteurInfo(reference="CPT1", amm=amm, localisation=localisation, mode_releve=mode_releve),
+        compteur=CompteurInfo(reference="CPT1", amm=amm, localisation=localisation, mode_releve=mode_releve, teleoperable=teleoperable),
+        occupant=occupant,
         titulaire=titulaire,
     )
 

@@ -20,7 +20,6 @@ from contracts.common import (
     TypeAffaire,
 )
 from contracts.evenements import (
-    CompteurInfo,
     ContextePds,
     ContratEtatChangeV1,
     DemandeQualifieeV1,
@@ -44,7 +43,7 @@ from services.contrats.domain import (
     solder,
     verifier_date_effet,
 )
-from tests.builders import DEMANDEUR
+from tests.builders import DEMANDEUR, contexte_pds
 
 TODAY = date(2026, 11, 30)
 PDS = "30000000000042EC1"
@@ -65,16 +64,18 @@ def contexte(
     localisation: str = "interieur",
     mode_releve: str = "sur_site",
 ) -> ContextePds:
-    return ContextePds(
-        pds=PDS,
+    """The PDS's snapshot: held by VOLTA with its occupant when in service, a classic indoor meter by default."""
+    en_service = etat == "en_service"
+    return contexte_pds(
+        PDS,
+        titulaire="VOLTA" if en_service else None,
         segment=segment,
-        niveau_tension="HTA" if segment == Segment.C2 else "BT",
         etat=etat,
-        coupe_pour_non_paiement=False,
-        zone="Z01",
-        compteur=CompteurInfo(reference="CPT1", amm=amm, localisation=localisation, mode_releve=mode_releve, teleoperable=teleoperable),
-        occupant=OCCUPANT if etat == "en_service" else None,
-        titulaire="VOLTA" if etat == "en_service" else None,
+        amm=amm,
+        localisation=localisation,
+        mode_releve=mode_releve,
+        teleoperable=teleoperable,
+        occupant=OCCUPANT if en_service else None,
     )
 
 
