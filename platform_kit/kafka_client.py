@@ -54,3 +54,11 @@ def faststream_security(environ: Mapping[str, str] | None = None) -> BaseSecurit
     if env.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper() == "SCRAM-SHA-256":
         return SASLScram256(username, password, ssl_context=context, use_ssl=protocol == "SASL_SSL")
     return SASLScram512(username, password, ssl_context=context, use_ssl=protocol == "SASL_SSL")
+
+
+def bootstrap_list(servers: str) -> list[str]:
+    """`host:port,host:port` (KAFKA_BOOTSTRAP_SERVERS) as the list of its hosts; blanks and empty items dropped."""
+    hosts = [h.strip() for h in servers.split(",") if h.strip()]
+    if not hosts:
+        raise ValueError("KAFKA_BOOTSTRAP_SERVERS est vide : indiquez au moins un hôte:port")
+    return hosts

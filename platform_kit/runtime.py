@@ -20,7 +20,7 @@ from contracts.topics import Topic
 from platform_kit.auth import authenticator_from_settings
 from platform_kit.clock import Clock
 from platform_kit.errors import INFRASTRUCTURE_ERRORS, PERMANENT_KAFKA_ERRORS, PermanentPublishError
-from platform_kit.kafka_client import faststream_security
+from platform_kit.kafka_client import bootstrap_list, faststream_security
 from platform_kit.logs import configure_logging
 from platform_kit.messaging import DLQ_BODY_LIMIT, DLQ_TOPIC, Consumer, FailureHook, HandlerContext, InvalidHook, Outgoing, dead_letter_headers
 from platform_kit.metrics import Metrics
@@ -46,7 +46,8 @@ class Runtime:
         self.metrics = Metrics(settings.service_name)
         self.clock = Clock.from_settings(settings, self.metrics.registry)
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
+            # A list: faststream takes a string for ONE host, so "a:9092,b:9092,c:9092" (a cluster) would not resolve.
+            bootstrap_list(settings.kafka_bootstrap_servers),
             acks="all",
             enable_idempotence=True,
             linger_ms=1,

@@ -170,3 +170,20 @@ def test_a_context_carries_the_payload_key_supplier_and_the_fake_clock(kit: Memo
     assert ctx.received_at == kit.now() and ctx.work.message_id == str(mid)
     with pytest.raises(ValueError):
         kit.context_of(ctx.envelope, delivery=Delivery("g", "t", 0, 1, str(uuid.uuid4())))
+
+
+
+def test_a_cluster_bootstrap_list_reaches_the_broker_as_one_host_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    from platform_kit.kafka_client import bootstrap_list
+    from platform_kit.runtime import Runtime
+    from platform_kit.settings import KitSettings
+
+    assert bootstrap_list(" a:1, b:2,,c:3 ") == ["a:1", "b:2", "c:3"]
+    with pytest.raises(ValueError, match="vide"):
+        bootstrap_list(" , ")
+    # faststream takes a string for one host: the 3-node cluster's list must reach aiokafka as three.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3")
+    monkeypatch.setenv("GRD_DEMO_MODE", "1")
+    rt = Runtime(KitSettings(service_name="t"))
+    connection: dict[str, object] = vars(rt.broker)["_connection_kwargs"]
+    assert connection["bootstrap_servers"] == ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
