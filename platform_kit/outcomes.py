@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from contracts.evenements import DemandeQualifieeV1, DemandeRefuseeV1
 from contracts.refus import REFUS_ERREUR_TECHNIQUE, Etape, demande_refusee
 from platform_kit.messaging import FailureHook, HandlerContext
-from platform_kit.store import AggregateStore
-
-if TYPE_CHECKING:
-    from platform_kit.runtime import Runtime
+from platform_kit.ports import Aggregates, HandlerPort
 
 #: Deprecated aliases of contracts.refus.REFUS_ERREUR_TECHNIQUE (kept while services still import them).
 ERREUR_TECHNIQUE = REFUS_ERREUR_TECHNIQUE.code
@@ -23,9 +19,10 @@ def refus_technique(demande_message_id: uuid.UUID, demande_type: str, pds: str |
     return demande_refusee(demande_message_id, demande_type, pds, REFUS_ERREUR_TECHNIQUE, Etape(etape))
 
 
-def failure_hook_for_qualified(rt: Runtime, store: AggregateStore, etape: Etape | str) -> FailureHook:
+def failure_hook_for_qualified(kit: HandlerPort, store: Aggregates, etape: Etape | str) -> FailureHook:
     """A consumer failure hook for qualified demands: records the refusal in `store` (keyed by the demand id, one
-    insert: a second failure of the same demand finds it) and publishes it from there."""
+    insert: a second failure of the same demand finds it) and publishes it from there. On the port, so a service's
+    hook runs on `platform_kit.testing.MemoryKit` in unit tests."""
 
     async def hook(ctx: HandlerContext, error: str) -> None:
         try:
@@ -34,6 +31,6 @@ def failure_hook_for_qualified(rt: Runtime, store: AggregateStore, etape: Etape 
             return
         evt = refus_technique(q.demande_message_id, q.demande_type, q.contexte.pds, etape)
         state = {"demande_type": q.demande_type, "pds": q.contexte.pds, "code": ERREUR_TECHNIQUE, "erreur": error[:500]}
-        await rt.create(store, str(q.demande_message_id), state, ctx, [ctx.emit(evt, key=q.contexte.pds)])
+        await kit.create(store, str(q.demande_message_id), state, ctx, [ctx.emit(evt, key=q.contexte.pds)])
 
     return hook

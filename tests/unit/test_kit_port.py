@@ -187,3 +187,27 @@ def test_a_cluster_bootstrap_list_reaches_the_broker_as_one_host_each(monkeypatc
     rt = Runtime(KitSettings(service_name="t"))
     connection: dict[str, object] = vars(rt.broker)["_connection_kwargs"]
     assert connection["bootstrap_servers"] == ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
+
+
+async def test_the_failure_hook_refuses_a_given_up_demand_once_on_the_port(kit: MemoryKit) -> None:
+    from contracts.evenements import DemandeRefuseeV1
+    from contracts.refus import REFUS_ERREUR_TECHNIQUE, Etape
+    from platform_kit.outcomes import failure_hook_for_qualified
+    from tests.builders import contexte_pds, qualifiee
+
+    echecs = MemoryAggregates("echecs")
+    hook = failure_hook_for_qualified(kit, echecs, Etape.CONTRATS)
+    q = qualifiee(demande(), contexte_pds(PDS))
+    ctx = kit.context(q, key=PDS, fournisseur="LUMEN")
+    await hook(ctx, "RuntimeError('boom')")
+    await hook(kit.context_of(ctx.envelope), "RuntimeError('boom')")  # the same demand given up again (redelivered)
+
+    refus = kit.payloads(DemandeRefuseeV1)
+    assert [(r.demande_message_id, r.code, r.message, r.etape) for r in refus] == [
+        (q.demande_message_id, REFUS_ERREUR_TECHNIQUE.code, REFUS_ERREUR_TECHNIQUE.message, Etape.CONTRATS)
+    ]
+    assert echecs.ids() == [str(q.demande_message_id)]
+    assert (echecs.state(str(q.demande_message_id)) or {})["erreur"] == "RuntimeError('boom')"
+    illisible = ctx.envelope.model_copy(update={"message_id": uuid.uuid4(), "payload": {"pas": "une demande"}})
+    await hook(kit.context_of(illisible), "x")  # unreadable: the référentiel answered it already, nothing owed here
+    assert len(kit.payloads(DemandeRefuseeV1)) == 1
