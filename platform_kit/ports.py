@@ -52,6 +52,10 @@ class ClockPort(Protocol):
         """Today in the GRD's time zone (dates d'effet are local dates)."""
         ...
 
+    def day_of(self, instant: datetime) -> date:
+        """The GRD's local date of an instant (e.g. the day a demand was received: `ctx.received_at`)."""
+        ...
+
 
 class HandlerPort(ClockPort, Protocol):
     """What a handler needs of the runtime: the clock, commit, create and a direct publish (Runtime; testing.MemoryKit)."""

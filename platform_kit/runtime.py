@@ -141,6 +141,10 @@ class Runtime:
         """Today by the platform clock, in the GRD's time zone."""
         return self.clock.today()
 
+    def day_of(self, instant: datetime) -> date:
+        """The GRD's local date of an instant of the platform clock (e.g. `ctx.received_at`)."""
+        return instant.astimezone(self.clock.fuseau).date()
+
     async def commit(self, aggregates: Aggregates, loaded: Loaded, state: dict[str, Any], ctx: HandlerContext, events: list[Outgoing]) -> None:
         """Write state + processed mark + events atomically, then publish the events at once (the sweeper is the safety net)."""
         store = _real(aggregates)

@@ -137,6 +137,10 @@ class MemoryKit:
         """The fake clock's day in the GRD's time zone."""
         return self._now.astimezone(FUSEAU).date()
 
+    def day_of(self, instant: datetime) -> date:
+        """The GRD's local date of an instant."""
+        return instant.astimezone(FUSEAU).date()
+
     def advance(self, duration: timedelta) -> None:
         """Move the fake clock forward."""
         self._now += duration

@@ -207,9 +207,10 @@ class Handlers:
         if not loaded.exists:
             await self._refuser(ctx, pds, acces.refus_pds_inconnu(pds))
             return
-        # The platform clock, never the sender's `occurred_at`: a supplier cannot choose the day of a decision. A
-        # redelivery may come on another day, but the demand's record (_refuser, _appliquer_au_pds) makes it a no-op.
-        today = self.kit.today()
+        # The day the platform received the demand (its clock), never the sender's `occurred_at`: a supplier cannot
+        # choose the day of a decision, and a retry after midnight decides as on receipt. A redelivery may come on
+        # another day, but the demand's record (_refuser, _appliquer_au_pds) makes it a no-op.
+        today = self.kit.day_of(ctx.received_at)
         detenu = acces.niveau_acces(loaded.state, fournisseur)
         if isinstance(demande, d.DeclarationAccesV1):
             decision = acces.declarer_acces(loaded.state, fournisseur, demande, today)

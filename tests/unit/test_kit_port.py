@@ -211,3 +211,10 @@ async def test_the_failure_hook_refuses_a_given_up_demand_once_on_the_port(kit: 
     illisible = ctx.envelope.model_copy(update={"message_id": uuid.uuid4(), "payload": {"pas": "une demande"}})
     await hook(kit.context_of(illisible), "x")  # unreadable: the référentiel answered it already, nothing owed here
     assert len(kit.payloads(DemandeRefuseeV1)) == 1
+
+
+def test_the_day_of_an_instant_is_the_grds_local_date(kit: MemoryKit) -> None:
+    # 23:30 UTC on 6 January is already 7 January in Paris: the day a demand received then is decided on.
+    assert kit.day_of(kit.now()) == date(2025, 1, 7) == kit.today()
+    assert kit.day_of(datetime(2025, 7, 1, 21, 59, tzinfo=UTC)) == date(2025, 7, 1)
+    assert kit.day_of(datetime(2025, 7, 1, 22, 0, tzinfo=UTC)) == date(2025, 7, 2)
