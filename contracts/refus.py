@@ -123,6 +123,14 @@ REFUS_ERREUR_TECHNIQUE = Refus(
     "analyse. Renvoyez-la sous un nouvel identifiant si le GRD ne vous recontacte pas.",
 )
 
+#: The requester's contact data is missing: « il est impératif de saisir l'intégralité des coordonnées personnelles du
+#: demandeur » (guide: CF, MES, modification, cessation, intervention technique). One text for every service.
+REFUS_DEMANDEUR_MANQUANT = Refus(
+    CodeRefus.DEMANDEUR_MANQUANT,
+    "Les coordonnées du demandeur (nom, prénom, téléphone) sont obligatoires : complétez le champ « demandeur » "
+    "et renvoyez la demande.",
+)
+
 
 def demande_refusee(demande_message_id: uuid.UUID | None, demande_type: str | None, pds: str | None, refus: Refus, etape: Etape) -> DemandeRefuseeV1:
     """The DemandeRefusee outcome of a demand (ids None when the demand could not even be read)."""

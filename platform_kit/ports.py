@@ -91,3 +91,23 @@ async def create_by_commit(
         if (await store.load(aggregate_id, ctx.work)).applied(ctx.envelope.message_id):
             return False
         raise
+
+
+class Journal(Protocol):
+    """The audit journal as a handler sees it: where an access check is traced (platform_kit.audit.AuditJournal)."""
+
+    async def record(
+        self,
+        *,
+        acteur: str | None,
+        role: str | None,
+        action: str,
+        resultat: str,
+        pds: str | None = None,
+        niveau_detenu: str | None = None,
+        adresse_client: str | None = None,
+        detail: Any = None,
+        cle: str | None = None,
+    ) -> int:
+        """Append one audit entry (`cle`: written once whatever the redeliveries)."""
+        ...

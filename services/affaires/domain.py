@@ -47,7 +47,7 @@ from contracts.evenements import (
 from contracts.listes import SOUS_TYPES_INTERVENTION_TECHNIQUE
 from contracts.programmation import mode_rendez_vous, planification_libre_service
 from contracts.references import reference_affaire
-from contracts.refus import CodeRefus
+from contracts.refus import REFUS_DEMANDEUR_MANQUANT, CodeRefus
 from contracts.refus import Refus as Refus  # re-exported: what a rule of this module answers when it refuses
 from platform_kit.decision import Decided, Emission
 
@@ -448,13 +448,8 @@ def besoin_intervention_technique(contexte: ContextePds, date_souhaitee: date, s
 
 
 def _demandeur_manquant(demandeur: Contact | None) -> Refus | None:
-    if demandeur is None:
-        return Refus(
-            CodeRefus.DEMANDEUR_MANQUANT,
-            "Les coordonnées du demandeur (nom, prénom, téléphone) sont obligatoires : complétez le champ « demandeur » "
-            "et renvoyez la demande.",
-        )
-    return None
+    """DEMANDEUR_MANQUANT: « il est impératif de saisir l'intégralité des coordonnées personnelles du demandeur »."""
+    return REFUS_DEMANDEUR_MANQUANT if demandeur is None else None
 
 
 def creer_intervention_technique(

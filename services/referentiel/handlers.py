@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from contracts import demandes as d
 from contracts.base import WireModel
@@ -29,7 +29,7 @@ from contracts.topics import CONTRATS_EVENEMENTS, DEMANDES, INTERVENTIONS_EVENEM
 from platform_kit.decision import Decided, Emission, Outcome
 from platform_kit.handling import decide
 from platform_kit.messaging import HandlerContext, Outgoing
-from platform_kit.ports import Aggregates, HandlerPort
+from platform_kit.ports import Aggregates, HandlerPort, Journal
 from platform_kit.runtime import Runtime
 from platform_kit.store import Loaded
 from services.referentiel.domain import acces
@@ -47,26 +47,6 @@ TAILLE_MAX_DEMANDE = 3 * 1024 * 1024
 
 #: A demand dated further ahead than this from its receipt is refused: the sender's clock or the message is wrong.
 AVANCE_TOLEREE = timedelta(minutes=15)
-
-
-class Journal(Protocol):
-    """Where the handlers trace each demand's access check (platform_kit.audit.AuditJournal)."""
-
-    async def record(
-        self,
-        *,
-        acteur: str | None,
-        role: str | None,
-        action: str,
-        resultat: str,
-        pds: str | None = None,
-        niveau_detenu: str | None = None,
-        adresse_client: str | None = None,
-        detail: Any = None,
-        cle: str | None = None,
-    ) -> int:
-        """Append one audit entry (`cle`: written once whatever the redeliveries)."""
-        ...
 
 
 #: Writes a PDS's entries in the suppliers' perimeters and the address index (ReferentielStore.indexer; idempotent).

@@ -218,3 +218,13 @@ def test_the_day_of_an_instant_is_the_grds_local_date(kit: MemoryKit) -> None:
     assert kit.day_of(kit.now()) == date(2025, 1, 7) == kit.today()
     assert kit.day_of(datetime(2025, 7, 1, 21, 59, tzinfo=UTC)) == date(2025, 7, 1)
     assert kit.day_of(datetime(2025, 7, 1, 22, 0, tzinfo=UTC)) == date(2025, 7, 2)
+
+
+def test_the_audit_journal_implements_the_journal_port() -> None:
+    from platform_kit.audit import AuditJournal
+    from platform_kit.ports import Journal
+
+    def as_port(journal: AuditJournal) -> Journal:
+        return journal  # checked by mypy --strict: the real journal is the port handlers depend on
+
+    assert as_port.__annotations__["return"] == "Journal"

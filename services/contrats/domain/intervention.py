@@ -8,7 +8,7 @@ from typing import Any
 from contracts.common import ChoixReleve, Contact, EtatContractuelPds, ModaliteIntervention, ModeIntervention, OperationTechnique
 from contracts.evenements import BesoinIntervention, ContextePds
 from contracts.programmation import mode_rendez_vous, planification_libre_service
-from contracts.refus import CodeRefus, Refus
+from contracts.refus import REFUS_DEMANDEUR_MANQUANT, CodeRefus, Refus
 from services.contrats.domain.commun import Contractuelle, Regles, premier
 from services.contrats.domain.contexte import ContexteDemande
 
@@ -74,13 +74,7 @@ def besoin_intervention(
 
 def verifier_demandeur(demandeur: Contact | None) -> Refus | None:
     """DEMANDEUR_MANQUANT: « il est impératif de saisir l'intégralité des coordonnées personnelles du demandeur »."""
-    if demandeur is None:
-        return Refus(
-            CodeRefus.DEMANDEUR_MANQUANT,
-            "Les coordonnées du demandeur (nom, prénom, téléphone) sont obligatoires : complétez le champ « demandeur » "
-            "et renvoyez la demande.",
-        )
-    return None
+    return REFUS_DEMANDEUR_MANQUANT if demandeur is None else None
 
 
 def par_teleoperation(besoin: BesoinIntervention | None) -> bool:
