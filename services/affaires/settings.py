@@ -16,7 +16,6 @@ class Settings(KitSettings):
     piece_jointe_taille_max_octets: int = Field(
         default=2 * 1024 * 1024, gt=0, description="Largest decoded size of a réclamation's attachment, in bytes."
     )
-    fuseau_horaire: str = Field(default="Europe/Paris", description="Time zone that decides what 'today' is for dates d'effet.")
     liste_limite_max: int = Field(default=500, gt=0, description="Largest page size of GET /affaires.")
     liste_saut_max: int = Field(
         default=10_000, ge=0, description="Largest `saut` of GET /affaires (each partition returns up to saut + limite keys)."
