@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from rich.console import Console
 from rich.table import Table
@@ -852,6 +853,51 @@ def reconcile(o: Observed, sent: list[Sent], faults: list[Fault], default_capaci
     return report
 
 
+#: The consumer groups of the platform (`<service>.<consumer>`): the backlog the fault run waits on.
+GROUPES_PLATEFORME = tuple(f"{nom}." for nom in (*SERVICES, "passerelle"))
+
+
+async def backlog(prefixes: tuple[str, ...] = GROUPES_PLATEFORME) -> int:
+    """Records the platform's consumer groups still have to handle (end offset - committed offset, summed): read from
+    Kafka's metadata only, so waiting on it costs the store nothing while the platform drains."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"], **kafka_options())
+    consumer = AIOKafkaConsumer(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"], enable_auto_commit=False, **kafka_options())
+    await admin.start()
+    await consumer.start()
+    try:
+        committed: dict[Any, int] = {}
+        for group in sorted(str(g[0]) for g in await admin.list_consumer_groups()):
+            if group.startswith(prefixes):
+                for tp, meta in (await admin.list_consumer_group_offsets(group)).items():
+                    committed[(group, tp)] = meta.offset
+        ends = await consumer.end_offsets(list({tp for _, tp in committed})) if committed else {}
+        return sum(max(0, ends[tp] - offset) for (_, tp), offset in committed.items() if offset >= 0)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def wait_for_drain(timeout: float, what: str) -> int:
+    """Wait until the platform's consumer groups have nothing left to handle on two probes in a row (or `timeout`);
+    returns the backlog seen last. The stores are read only after this: reading them while the platform drains made
+    the reader compete with the platform for the store (the session-4 long runs that never settled)."""
+    deadline = time.monotonic() + timeout
+    left, quiet = -1, 0
+    while time.monotonic() < deadline:
+        try:
+            left = await backlog()
+        except Exception as exc:
+            progress(f"kafka not readable yet: {exc!r}"[:160])
+            left = -1
+        quiet = quiet + 1 if left == 0 else 0
+        if quiet >= 2:
+            break
+        if left > 0:
+            progress(f"{what}: {left} records still to handle")
+        await asyncio.sleep(5)
+    return left
+
+
 async def wait_for_interventions(platform: Platform, refs: set[str], timeout: float) -> set[str]:
     """The references among `refs` whose intervention planification has recorded (the store may be down a while)."""
     deadline = time.monotonic() + timeout
@@ -942,6 +988,7 @@ async def run(
     # INTERVENTION_INCONNUE would be right, and the expectation racy).
     its = [s for s in sent if s.kind == "intervention_technique"]
     cancelled = {str(s.envelope.payload["reference_affaire"]) for s in sent if s.kind == "annulation"}
+    await wait_for_drain(max(240.0, 2 * duration), "phase 1 draining")
     known = await wait_for_interventions(platform, {reference_affaire(s.envelope.message_id) for s in its}, max(240.0, 2 * duration))
     bookings = plan_reservations([s for s in its if reference_affaire(s.envelope.message_id) in known], cancelled, rng, today)
     # The bookings and déplanifications under fire too: one more SIGKILL of an instance of each service meanwhile.
@@ -950,6 +997,7 @@ async def run(
     progress(f"phase 2: {len(bookings)} bookings published")
     # Phase 3: déplanification of a third of the bookings that were planned.
     booked = {str(s.envelope.payload["reference_affaire"]): s for s in sent if s.kind == "reservation"}
+    await wait_for_drain(max(240.0, 2 * duration), "phase 2 draining")
     deadline = time.monotonic() + max(240.0, 2 * duration)
     planned: set[str] = set()
     while time.monotonic() < deadline:
@@ -981,6 +1029,7 @@ async def run(
     deadline = time.monotonic() + timeout
     report = Report()
     while True:
+        await wait_for_drain(max(10.0, deadline - time.monotonic()), "settling")
         try:
             observed = await observe(platform, sent, Path(os.environ["SMTP_SINK_DIR"]))
             report = reconcile(observed, sent, faults, default_capacity)
@@ -989,7 +1038,7 @@ async def run(
         if not report.failures or time.monotonic() > deadline:
             break
         progress(f"waiting for the platform to settle: {len(report.failures)} criteria not met yet ({report.failures[0][:100]})")
-        await asyncio.sleep(10)
+        await asyncio.sleep(20)  # due jobs, retries: a full reading costs the store, so not more often
     report.rows.insert(0, ("faults injected", "; ".join(f.what for f in faults), ""))
     report.rows.insert(1, ("instances per service", str(len(platform.instances_of("contrats"))), ""))
     report.rows.insert(2, ("from the first demand to this table", f"{time.monotonic() - t0:.0f}s (publishing: {duration:.0f}s planned)", ""))
