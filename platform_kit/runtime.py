@@ -156,10 +156,15 @@ class Runtime:
             if work.leftovers.pop(store.ref(loaded.id), None) is not None:
                 # An earlier handling of this message left events here: publish them and ours, in the order queued.
                 await self._publish_in_order(store, loaded.id, lambda: self.relay.flush(store, loaded.id, cause=cause), cause)
+            elif entries and any(e.get("cause") != cause for e in loaded.outbox.values()):
+                # An earlier commit's events are still in the outbox (their publisher is retrying, slow, on another
+                # instance, or dead): publish every pending entry in the aggregate's order, theirs first, so the topic
+                # never shows this commit's events before them. Their publisher may add a copy afterwards (same
+                # message id: consumers drop it); a reordering could not be undone downstream.
+                await self._publish_in_order(store, loaded.id, lambda: self.relay.flush(store, loaded.id), cause)
             elif entries:
-                others = any(e.get("cause") != cause for e in loaded.outbox.values())
                 await self._publish_in_order(
-                    store, loaded.id, lambda: self.relay.publish_committed(store, loaded.id, version, entries, others_pending=others), cause
+                    store, loaded.id, lambda: self.relay.publish_committed(store, loaded.id, version, entries, others_pending=False), cause
                 )
         finally:
             self.relay.end(store, loaded.id)

@@ -166,10 +166,15 @@ def outbox_entry(topic: str, envelope: Envelope, seq: int, cause: str) -> dict[s
     return {"topic": topic, "seq": seq, "key": envelope.key, "value": envelope.model_dump_json(), "cause": cause, "at": time.time()}
 
 
+#: An outbox entry's `seq` is the version its commit wrote times SEQ_PAR_VERSION plus its rank in the commit: the
+#: aggregate's own order (versions are compare-and-set), whatever the clocks of the instances that committed.
+SEQ_PAR_VERSION = 10_000
+
+
 def entries_in_order(outbox: dict[str, Any], cause: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """The entries of an outbox in publishing order (by queue time, then sequence), only those of `cause` if given."""
+    """The entries of an outbox in publishing order (the commits' order, then rank), only those of `cause` if given."""
     entries = [(mid, e) for mid, e in outbox.items() if cause is None or e.get("cause") == cause]
-    return sorted(entries, key=lambda kv: (float(kv[1].get("at", 0.0)), int(kv[1].get("seq", 0))))
+    return sorted(entries, key=lambda kv: (int(kv[1].get("seq", 0)), float(kv[1].get("at", 0.0))))
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -293,12 +298,13 @@ class AggregateStore:
     ) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
         """Write the new state, mark `message_id` applied and queue `events` — atomically, or raise ConcurrencyConflict.
 
-        Returns the new version and the entries this commit queued, in publishing order. Entries other messages left
-        in the outbox are not returned: a message in flight elsewhere publishes its own, a crashed one's are published
-        when it is redelivered (publishing them here too would put a second copy on the topic).
+        Returns the new version and the entries this commit queued, in publishing order (their `seq` orders them after
+        every entry of an earlier commit). Entries other messages left in the outbox are not returned: the caller
+        publishes them first when there are any (Runtime.commit), so the aggregate's events reach the topic in order.
         """
         cause = str(message_id)
-        outbox = {str(env.message_id): outbox_entry(topic, env, i, cause) for i, (topic, env) in enumerate(events)}
+        version = loaded.version + 1 if loaded.exists else 1
+        outbox = {str(env.message_id): outbox_entry(topic, env, version * SEQ_PAR_VERSION + i, cause) for i, (topic, env) in enumerate(events)}
         inbox, offsets = applied_marks(loaded, cause)
         clean = {k: v for k, v in state.items() if k not in RESERVED}
         if not loaded.exists:
