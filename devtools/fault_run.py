@@ -619,14 +619,21 @@ async def observe(platform: Platform, sent: list[Sent], mail_folder: Path) -> Ob
             o.results_raw.append(r.data)
     o.flux = [r.data for r in await read_all(FLUX_C15.name) if r.data and r.data["payload"].get("reference_affaire") in refs]
     # Last status event per affaire / intervention: one key (the PDS) per affaire, so one partition, offset order.
+    # The last status event as a consumer sees it: a copy of an event already seen (same message id, at-least-once)
+    # is dropped, as every consumer of ours does; an event arriving after a newer one would show here.
     o.affaire_events = {}
+    seen: set[str] = set()
     for r in await read_all(AFFAIRES_EVENEMENTS.name):
         if r.data and r.data.get("type") == "AffaireStatutChange" and r.data["payload"].get("reference_affaire") in refs:
-            o.affaire_events[r.data["payload"]["reference_affaire"]] = r.data["payload"]
+            if str(r.data.get("message_id")) not in seen:
+                seen.add(str(r.data.get("message_id")))
+                o.affaire_events[r.data["payload"]["reference_affaire"]] = r.data["payload"]
     o.intervention_events = {}
     for r in await read_all(INTERVENTIONS_EVENEMENTS.name):
         if r.data and r.data.get("type") == "InterventionStatutChange" and r.data["payload"].get("reference_affaire") in refs:
-            o.intervention_events[r.data["payload"]["reference_affaire"]] = r.data["payload"]
+            if str(r.data.get("message_id")) not in seen:
+                seen.add(str(r.data.get("message_id")))
+                o.intervention_events[r.data["payload"]["reference_affaire"]] = r.data["payload"]
     o.dead = await read_all(DLQ.name)
     o.mails = mail_files(mail_folder)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(os.environ["MONGODB_URL"], serverSelectionTimeoutMS=20000)
