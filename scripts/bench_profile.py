@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=64)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--all", action="store_true", help="run and record every service (supervision, passerelle, ... too), not only the demands' path")
     parser.add_argument("--reuse", metavar="RUN_ID", help="use the databases a `bench_e2e --keep` run seeded (kept afterwards)")
     args = parser.parse_args()
     run_id = args.reuse or f"prof{uuid.uuid4().hex[:6]}"
@@ -98,14 +99,15 @@ def main() -> None:
         print(f"[profile] seeding {args.pds} PDS ({run_id})...", flush=True)
         platform.seed(args.pds)
     # Only the services on the path of these demands (the others would idle): the profile is theirs.
-    for name in [n for n in platform.processes if n not in PATH]:
+    recorded = tuple(platform.processes) if args.all else PATH
+    for name in [n for n in platform.processes if n not in recorded]:
         del platform.processes[name]
     start_platform(platform, 300)
     system = platform_system(run_id, args.partitions)
     recorders: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         asyncio.run(run_phase(system, mixed_demands(50, args.pds), None, 120))
-        for name in PATH:
+        for name in recorded:
             sp = platform[name]
             assert sp.proc is not None
             out = log_dir / f"pyspy-{name}.txt"

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"log"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with -debug-addr
 	"os"
 	"os/signal"
 	"strings"
@@ -20,9 +22,17 @@ func main() {
 	handler := flag.String("handler", "sqlite", "storage backend: sqlite or postgresql")
 	pgURL := flag.String("postgresql-url", "", "PostgreSQL URL (postgresql handler), e.g. postgres://ferretdb@127.0.0.1:5432/ferretdb")
 	logLevel := flag.String("log-level", "error", "FerretDB log level: debug, info (every connection), warn (every error response, e.g. E11000) or error")
+	synchronous := flag.String("sqlite-synchronous", "full", "SQLite synchronous pragma (WAL mode): full (fsync at every commit) or normal (fsync at checkpoints: a killed server loses nothing, a power cut may lose the last commits)")
+	debugAddr := flag.String("debug-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:8088, /debug/pprof/); off when empty")
 	flag.Parse()
+	if *debugAddr != "" {
+		go func() { log.Printf("pprof: %v", http.ListenAndServe(*debugAddr, nil)) }()
+	}
 	if *handler == "sqlite" && *dir == "" {
 		log.Fatal("-dir is required with the sqlite handler")
+	}
+	if *synchronous != "full" && *synchronous != "normal" {
+		log.Fatalf("bad -sqlite-synchronous %q: full or normal", *synchronous)
 	}
 	if *handler == "postgresql" && *pgURL == "" {
 		log.Fatal("-postgresql-url is required with the postgresql handler")
@@ -41,7 +51,7 @@ func main() {
 		Listener:      ferretdb.ListenerConfig{TCP: *listen},
 		Logger:        logger,
 		Handler:       *handler,
-		SQLiteURL:     "file:" + strings.TrimSuffix(*dir, "/") + "/",
+		SQLiteURL:     "file:" + strings.TrimSuffix(*dir, "/") + "/?_pragma=synchronous(" + *synchronous + ")",
 		PostgreSQLURL: *pgURL,
 	})
 	if err != nil {
