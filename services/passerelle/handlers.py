@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -106,7 +107,8 @@ class Passerelle:
         copie = domain.copie_pour_fournisseur(topic, env)
         if copie is not None and await self.raccorde(copie[0]):
             dest, out = copie
-            await self._publier([(dest, out.model_dump_json().encode(), out.key.encode(), JSON)], env.model_dump_json().encode(), topic)
+            # The original is serialized again only if the copy has to be dead-lettered (not for every copy).
+            await self._publier([(dest, out.model_dump_json().encode(), out.key.encode(), JSON)], lambda: env.model_dump_json().encode(), topic)
             self.rt.metrics.messages.labels(self.rt.metrics.service, env.type, "diffusee").inc()
 
     async def raccorde(self, topic: str) -> bool:
@@ -124,12 +126,14 @@ class Passerelle:
                 await admin.close()
         return topic in self.destinations
 
-    async def _publier(self, records: list[Record], body: bytes, origine: str) -> None:
-        """Publish, waiting out broker outages; a record Kafka refuses for good is dead-lettered instead."""
+    async def _publier(self, records: list[Record], body: bytes | Callable[[], bytes], origine: str) -> None:
+        """Publish, waiting out broker outages; a record Kafka refuses for good is dead-lettered instead (`body`, or
+        what it builds)."""
         try:
             await self.rt.wait_out_outages(lambda: self.rt.producer.send_all(records))
         except PermanentPublishError as exc:
-            await self.rt.dead_letter(body, None, origine, f"{self.settings.service_name}", f"publication impossible: {exc}", 1)
+            octets = body if isinstance(body, bytes) else body()
+            await self.rt.dead_letter(octets, None, origine, f"{self.settings.service_name}", f"publication impossible: {exc}", 1)
 
 
 def _octets(body: Any) -> bytes:
