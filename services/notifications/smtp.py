@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import getaddresses
 
 import aiosmtplib
 
+from services.notifications.rendering import FIN_DE_LIGNE, PRETS, EnTetesPrets, pret
 from services.notifications.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,9 @@ class SmtpSender:
 
     IDLE_CHECK_S = 5.0
 
+    #: How the messages built by the renderer go on the wire: their own policy with SMTP's CRLF line ends.
+    POLICY_SMTP = PRETS.clone(linesep="\r\n")
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._toutes = [_Connexion() for _ in range(settings.smtp_connexions)]
@@ -99,7 +105,11 @@ class SmtpSender:
         try:
             try:
                 client = await self._connection(cx)
-                errors, _response = await client.send_message(message)
+                wire = self.wire(message)
+                if wire is None:
+                    errors, _response = await client.send_message(message)
+                else:
+                    errors, _response = await client.sendmail(*wire)
                 cx.last_used = time.monotonic()
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await self._reset(cx)
@@ -119,6 +129,45 @@ class SmtpSender:
             self._libres.put_nowait(cx)
         return Envoi(refuses={rcpt: f"{r.code} {r.message}" for rcpt, r in errors.items()})
 
+    @classmethod
+    def wire(cls, message: EmailMessage) -> tuple[str, list[str], bytes] | None:
+        """Envelope sender, recipients and bytes of a message built by the renderer (policy PRETS), or None for any
+        other message (aiosmtplib's `send_message` then reads and flattens it).
+
+        The renderer stores its headers in wire form and a 7-bit clean, single-part body, so the message is written as
+        stored: each header folded by the policy (a stored value as is), a blank line, the body's lines, all ending in
+        CRLF; the envelope is read from the stored From/To/Cc values. A message with a Bcc, or whose addresses are not
+        ASCII (SMTPUTF8), or with a Sender or Resent- block goes the general way.
+        """
+        if not isinstance(message.policy, EnTetesPrets) or any(h in message for h in ("Bcc", "Sender", "Resent-Date")):
+            return None
+        corps = message.get_payload()
+        if not isinstance(corps, str) or not corps.isascii():
+            return None
+        expediteurs: list[str] = []
+        destinataires: list[str] = []
+        entetes: list[str] = []
+        for nom, valeur in message.raw_items():
+            champ = nom.lower()
+            if champ == "from":
+                expediteurs += _adresses(str(valeur))
+            elif champ in ("to", "cc"):
+                destinataires += _adresses(str(valeur))
+            elif champ == "content-transfer-encoding" and str(valeur).lower() not in ("7bit", "quoted-printable", "base64"):
+                return None
+            # A header object whose text is in wire form (a token parsed once) is written as that text.
+            entetes.append(cls.POLICY_SMTP.fold(nom, str(valeur) if pret(nom, str(valeur)) else valeur))
+        if not expediteurs or not destinataires or not "".join((*expediteurs, *destinataires)).isascii():
+            return None
+        lignes = FIN_DE_LIGNE.split(corps)
+        if lignes[-1] == "":
+            lignes.pop()
+        texte = "".join(entetes) + "\r\n" + "".join(f"{ligne}\r\n" for ligne in lignes)
+        try:
+            return expediteurs[0], destinataires, texte.encode("ascii")
+        except UnicodeEncodeError:  # a header the policy had to parse kept non-ASCII text
+            return None
+
     async def _reset(self, cx: _Connexion) -> None:
         """After a refused transaction: RSET keeps the connection usable; if that fails, drop it."""
         if cx.client is None:
@@ -127,3 +176,9 @@ class SmtpSender:
             await cx.client.rset()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             await self._fermer(cx)
+
+
+@functools.lru_cache(maxsize=1024)
+def _adresses(valeur: str) -> tuple[str, ...]:
+    """The addr-specs of an address header value (a few distinct values: the sender and the suppliers' addresses)."""
+    return tuple(adresse for _nom, adresse in getaddresses([valeur]) if adresse)
