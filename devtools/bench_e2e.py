@@ -693,6 +693,7 @@ def main() -> None:
     parser.add_argument("--start-timeout", type=float, default=300, help="seconds each service may take to be healthy")
     parser.add_argument("--no-half", dest="half", action="store_false", help="skip the half-rate phases")
     parser.add_argument("--keep", action="store_true", help="keep the run's databases (dropped by default)")
+    parser.add_argument("--seed-only", action="store_true", help="seed, keep the databases, print the run id for --reuse, stop")
     parser.add_argument("--reuse", metavar="RUN_ID", help="use the databases a --keep run seeded (skips seeding; same --pds and --partitions)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-latest.txt")
     args = parser.parse_args()
@@ -710,6 +711,9 @@ def main() -> None:
         t = time.perf_counter()
         platform.seed(args.pds)
         print(f"[bench] seeded in {time.perf_counter() - t:.0f} s", flush=True)
+        if args.seed_only:
+            print(f"[bench] kept: run the benchmark with --reuse {run_id} --pds {args.pds} --partitions {args.partitions}", flush=True)
+            return
     try:
         print(f"[bench] serial relay: {args.demands} messages x {HOPS} stages in one process, nothing else running...", flush=True)
         serial, serial_usage = asyncio.run(bench_serial(args.demands, args.timeout))

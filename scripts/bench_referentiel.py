@@ -29,6 +29,8 @@ from services.referentiel.seed import seed
 from services.referentiel.settings import Settings
 
 SECRETS = {f.code: f.secret_demo for f in FOURNISSEURS}
+#: PDS seeded per call of the référentiel's seed.
+TRANCHE = 50_000
 
 
 def _auth(code: str) -> dict[str, str]:
@@ -62,8 +64,12 @@ async def main(count: int, requetes: int, database: str, partitions: int, drop: 
     derniere = pds_reference(count)
     if await pds.collection_for(derniere).find_one({"_id": derniere}, {"_id": 1}) is None:
         debut = time.perf_counter()
-        resultat = await seed(settings, count)
-        print(f"seed : {resultat['pds_inseres']} PDS en {time.perf_counter() - debut:.1f} s")
+        inseres = 0
+        # In slices: the seed holds its slice in memory (1,000,000 PDS at once took more than 12 GB).
+        for premier in range(1, count + 1, TRANCHE):
+            inseres += (await seed(settings, min(TRANCHE, count - premier + 1), premier))["pds_inseres"]
+            print(f"seed : {premier + min(TRANCHE, count - premier + 1) - 1}/{count} PDS ({time.perf_counter() - debut:.0f} s)", flush=True)
+        print(f"seed : {inseres} PDS en {time.perf_counter() - debut:.1f} s")
     rng = random.Random(42)
     points = [generate(rng.randint(1, count)) for _ in range(requetes)]
     app = create_app(settings)
