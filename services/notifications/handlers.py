@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from contracts import topics
+from contracts.common import EtatAffaire
 from contracts.evenements import (
     AffaireStatutChangeV1,
     ContratEtatChangeV1,
@@ -17,10 +18,11 @@ from contracts.evenements import (
     NotificationEnvoyeeV1,
 )
 from platform_kit.errors import TransientError
-from platform_kit.messaging import HandlerContext
+from platform_kit.messaging import HandlerContext, Outgoing
 from platform_kit.ports import Aggregates, HandlerPort
 from platform_kit.runtime import Runtime
-from services.notifications.domain import Evenement, MailPrevu, SuiviAffaire, decider, fournisseur_concerne, message_id_mail
+from platform_kit.store import ConcurrencyConflict, Loaded
+from services.notifications.domain import Decision, Evenement, MailPrevu, SuiviAffaire, decider, fournisseur_concerne, message_id_mail
 from services.notifications.rendering import Renderer
 from services.notifications.settings import Settings
 from services.notifications.smtp import Envoi, SmtpIndisponible, SmtpRefus
@@ -61,7 +63,8 @@ class Notifications:
 
     Not `handling.decide`: an event causes e-mails (each its own record, sent and committed one by one, since the
     relay cannot take part in a commit) before the affaire's follow-up is committed; a redelivery finds the e-mails
-    already sent and the follow-up already applied.
+    already sent and the follow-up already applied. An affaire's opening, whose follow-up cannot exist yet, creates
+    it without reading it first (`_ouvrir`).
     """
 
     def __init__(
@@ -102,11 +105,45 @@ class Notifications:
         """Send the e-mails an event causes, then record the affaire's new follow-up state."""
         env = ctx.envelope
         ref = _reference_suivie(evenement)
+        fournisseur = fournisseur_concerne(evenement, env.fournisseur)
+        if ref is not None and _ouverture(evenement) and await self._ouvrir(ctx, evenement, ref, fournisseur):
+            return
         suivi_loaded = await ctx.load(self.suivis, ref) if ref else None
         if suivi_loaded is not None and suivi_loaded.applied(env.message_id):
             return
         suivi = SuiviAffaire.from_doc(suivi_loaded.state) if suivi_loaded else SuiviAffaire()
-        fournisseur = fournisseur_concerne(evenement, env.fournisseur)
+        decision = await self._decider(ctx, evenement, fournisseur, suivi)
+        for mail in decision.mails:
+            await self._envoyer_une_fois(ctx, mail, fournisseur)
+        if suivi_loaded is not None and decision.suivi != suivi:
+            await self.kit.commit(self.suivis, suivi_loaded, decision.suivi.to_doc(), ctx, [])
+
+    async def _ouvrir(self, ctx: HandlerContext, evenement: Evenement, ref: str, fournisseur: str | None) -> bool:
+        """An affaire's opening: its follow-up is new, so it is created without being read (one insert), then the
+        e-mails the opening causes are sent. False when the follow-up exists already, created by another event of
+        the affaire (an intervention's, from another topic): the caller then decides on what it holds.
+
+        The follow-up is written before the e-mails here (after them on the other path): each e-mail is still sent
+        once, through its own record. When this very message created the follow-up already (a redelivery, a retry
+        after the relay failed), the e-mails are looked up and sent if they were not; when the create succeeds, no
+        earlier handling of the message got past it, so no e-mail of it was sent and none is looked up either.
+        """
+        decision = await self._decider(ctx, evenement, fournisseur, SuiviAffaire(), journal=False)
+        if decision.suivi == SuiviAffaire():
+            return False  # nothing to record: whether it exists decides (the other path)
+        try:
+            nouveau = await self.kit.create(self.suivis, ref, decision.suivi.to_doc(), ctx, [])
+        except ConcurrencyConflict:
+            return False
+        if nouveau:
+            self._journaliser(ctx, decision)
+        for mail in decision.mails:
+            await self._envoyer_une_fois(ctx, mail, fournisseur, inedit=nouveau)
+        return True
+
+    async def _decider(
+        self, ctx: HandlerContext, evenement: Evenement, fournisseur: str | None, suivi: SuiviAffaire, *, journal: bool = True
+    ) -> Decision:
         adresse = await self.destinataires.adresse(fournisseur) if fournisseur else None
         decision = decider(
             evenement,
@@ -114,16 +151,23 @@ class Notifications:
             adresse_fournisseur=adresse,
             adresse_grd=self.settings.adresse_equipe_grd,
             suivi=suivi,
-            fournisseur_enveloppe=env.fournisseur,
+            fournisseur_enveloppe=ctx.envelope.fournisseur,
         )
-        for raison in decision.ignores:
-            log.warning("e-mail non envoyé: %s", raison, extra={"fields": {"message_id": str(env.message_id)}})
-        for mail in decision.mails:
-            await self._envoyer_une_fois(ctx, mail, fournisseur)
-        if suivi_loaded is not None and decision.suivi != suivi:
-            await self.kit.commit(self.suivis, suivi_loaded, decision.suivi.to_doc(), ctx, [])
+        if journal:
+            self._journaliser(ctx, decision)
+        return decision
 
-    async def _envoyer_une_fois(self, ctx: HandlerContext, mail: MailPrevu, fournisseur: str | None) -> None:
+    @staticmethod
+    def _journaliser(ctx: HandlerContext, decision: Decision) -> None:
+        for raison in decision.ignores:
+            log.warning("e-mail non envoyé: %s", raison, extra={"fields": {"message_id": str(ctx.envelope.message_id)}})
+
+    async def _envoyer_une_fois(self, ctx: HandlerContext, mail: MailPrevu, fournisseur: str | None, *, inedit: bool = False) -> None:
+        """Send one e-mail unless its record says it was sent or refused, then record it with its announcement.
+
+        `inedit`: no earlier handling of this message can have sent it (see `_ouvrir`): its record is created without
+        being read first.
+        """
         env = ctx.envelope
         message_id = message_id_mail(env.message_id, mail.modele)
         evenement = ctx.emit(
@@ -136,8 +180,8 @@ class Notifications:
             ),
             fournisseur=fournisseur,
         )
-        loaded = await ctx.load(self.mails, message_id)
-        if loaded.state.get("status") in ("sent", "refused"):
+        loaded = None if inedit else await ctx.load(self.mails, message_id)
+        if loaded is not None and loaded.state.get("status") in ("sent", "refused"):
             return
         now = self.kit.now()
         message = self.renderer.message(mail, expediteur=self.settings.expediteur, message_id=message_id, now=now)
@@ -159,7 +203,7 @@ class Notifications:
             log.error("e-mail refusé définitivement par le relais SMTP: %s", exc, extra={"fields": {"message_id": message_id}})
             state.update(status="refused", error=str(exc), sent_at=now)
             await self.indexer_mail(message_id, state)
-            await self.kit.commit(self.mails, loaded, state, ctx, [])
+            await self._enregistrer(ctx, message_id, loaded, state, [])
             return
         if envoi.refuses:
             log.warning("destinataires refusés: %s", envoi.refuses, extra={"fields": {"message_id": message_id}})
@@ -167,8 +211,19 @@ class Notifications:
         # The supplier's mail index first (idempotent): a crash before the commit resends under the same Message-ID
         # and writes the entry again.
         await self.indexer_mail(message_id, state)
-        await self.kit.commit(self.mails, loaded, state, ctx, [evenement])
+        await self._enregistrer(ctx, message_id, loaded, state, [evenement])
 
+    async def _enregistrer(self, ctx: HandlerContext, message_id: str, loaded: Loaded | None, state: dict[str, Any], events: list[Outgoing]) -> None:
+        # Not read (`inedit`): one insert; read: the commit on what was read (an insert too when it was absent).
+        if loaded is None:
+            await self.kit.create(self.mails, message_id, state, ctx, events)
+        else:
+            await self.kit.commit(self.mails, loaded, state, ctx, events)
+
+
+def _ouverture(evenement: Evenement) -> bool:
+    """The first event of an affaire (its creation): its follow-up does not exist yet."""
+    return isinstance(evenement, AffaireStatutChangeV1) and evenement.etat == EtatAffaire.CREEE
 
 
 def _reference_suivie(evenement: Evenement) -> str | None:

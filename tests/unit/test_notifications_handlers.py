@@ -11,13 +11,14 @@ import pytest
 from contracts.common import StatutAffaire
 from contracts.evenements import NotificationEnvoyeeV1
 from platform_kit.errors import TransientError
+from platform_kit.store import Loaded, UnitOfWork
 from platform_kit.testing import MemoryAggregates, MemoryKit
 from services.notifications.domain import message_id_mail
 from services.notifications.handlers import Notifications
 from services.notifications.rendering import Renderer
 from services.notifications.settings import Settings
 from services.notifications.smtp import Envoi, SmtpIndisponible, SmtpRefus
-from tests.unit.test_notifications_domain import GRD, LUMEN, REF, accepte, affaire, contrat, refuse
+from tests.unit.test_notifications_domain import GRD, LUMEN, REF, accepte, affaire, contrat, intervention, refuse
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -36,6 +37,18 @@ class Relais:
         return Envoi(refuses={})
 
 
+class Lus(MemoryAggregates):
+    """MemoryAggregates counting the reads (a read on the normal path is a store command the handler pays)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.lectures = 0
+
+    async def load(self, aggregate_id: str, work: UnitOfWork | None = None) -> Loaded:
+        self.lectures += 1
+        return await super().load(aggregate_id, work)
+
+
 class Annuaire:
     """Supplier addresses: LUMEN only."""
 
@@ -48,8 +61,8 @@ class Harness:
 
     def __init__(self) -> None:
         self.kit = MemoryKit(now=NOW, service="notifications")
-        self.mails = MemoryAggregates("mails")
-        self.suivis = MemoryAggregates("suivi_affaires")
+        self.mails = Lus("mails")
+        self.suivis = Lus("suivi_affaires")
         self.relais = Relais()
         self.index: dict[str, dict[str, Any]] = {}
         self.notifications = Notifications(
@@ -134,3 +147,50 @@ async def test_the_follow_up_written_concurrently_is_decided_again_without_a_sec
 async def test_the_holder_who_loses_the_pds_to_a_change_of_supplier_is_told(h: Harness) -> None:
     await h.kit.deliver(h.notifications.handle, h.kit.context(contrat(), fournisseur="VOLTA"))
     assert h.modeles() == ["perte_pds_changement_fournisseur"] and h.relais.envoyes[0]["To"] == LUMEN
+
+
+async def test_an_accepted_demand_reads_its_mail_record_once_before_sending(h: Harness) -> None:
+    # The read is the check that keeps a redelivered acceptance from sending its e-mail again.
+    await h.kit.deliver(h.notifications.handle, h.kit.context(accepte(), fournisseur="LUMEN"))
+    assert (h.mails.lectures, h.suivis.lectures, h.modeles()) == (1, 0, ["demande_acceptee"])
+
+
+async def test_an_affaire_opening_creates_its_follow_up_without_reading_it(h: Harness) -> None:
+    ctx = h.kit.context(affaire(), fournisseur="LUMEN")
+    await h.kit.deliver(h.notifications.handle, ctx)
+    assert (h.suivis.lectures, h.mails.lectures, h.relais.envoyes) == (0, 0, [])
+    assert h.suivis.state(REF) == {"type_affaire": "changement_fournisseur", "rdv_planifie": False, "jalons": []}
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    assert h.suivis.version(REF) == 1 and h.kit.commits == [("suivi_affaires", REF, str(ctx.envelope.message_id))]
+
+
+async def test_an_express_opening_mails_the_grd_once_without_any_read_then_a_redelivery_sends_nothing(h: Harness) -> None:
+    ctx = h.kit.context(affaire(express=True), fournisseur="LUMEN")
+    await h.kit.deliver(h.notifications.handle, ctx)
+    assert (h.suivis.lectures, h.mails.lectures, h.modeles()) == (0, 0, ["demande_express"])
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    assert h.modeles() == ["demande_express"] and len(h.kit.payloads(NotificationEnvoyeeV1)) == 1
+    suivi = h.suivis.state(REF)
+    assert suivi is not None and suivi["jalons"] == ["express"]
+
+
+async def test_an_express_opening_whose_relay_was_down_sends_its_mail_on_the_retry_once(h: Harness) -> None:
+    ctx = h.kit.context(affaire(express=True), fournisseur="LUMEN")
+    h.relais.panne = SmtpIndisponible("connexion refusée")
+    with pytest.raises(TransientError):
+        await h.kit.deliver(h.notifications.handle, ctx)
+    assert h.mails.ids() == [] and h.suivis.state(REF) is not None  # the follow-up came first on this path
+    h.relais.panne = None
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    assert h.modeles() == ["demande_express"] and len(h.kit.payloads(NotificationEnvoyeeV1)) == 1
+
+
+async def test_an_opening_after_the_affaire_s_appointment_decides_on_the_follow_up_that_exists(h: Harness) -> None:
+    # The intervention's event (another topic) came first and created the follow-up: the opening reads it.
+    await h.kit.deliver(h.notifications.handle, h.kit.context(intervention(), fournisseur="LUMEN"))
+    ctx = h.kit.context(affaire(), fournisseur="LUMEN")
+    await h.kit.deliver(h.notifications.handle, ctx)
+    assert h.suivis.state(REF) == {"type_affaire": "changement_fournisseur", "rdv_planifie": True, "jalons": []}
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    assert h.modeles() == ["rdv_planifie"] and h.suivis.version(REF) == 2
