@@ -312,3 +312,14 @@ replace "$res" $'func Track(obj any, token *Token) {\n\tcheckArgs(obj, token)\n'
   $'func Track(obj any, token *Token) {\n\tcheckArgs(obj, token)\n\n\tif true {\n\t\treturn // patched: no leak tracking\n\t}\n'
 replace "$res" $'func Untrack(obj any, token *Token) {\n\tcheckArgs(obj, token)\n' \
   $'func Untrack(obj any, token *Token) {\n\tcheckArgs(obj, token)\n\n\tif true {\n\t\treturn // patched: no leak tracking\n\t}\n'
+
+# 4. An update command with 100 statements or more hung its database for good. msg_update.go closes each statement's
+# query (an open SQLite read, holding one of the database's 100 pooled connections) with a `defer` inside the loop
+# over the statements: every query stayed open until the whole command returned, and the 100th statement's write
+# waited forever for a connection (found seeding 1,000,000 PDS: a bulk_write of address updates; every client of
+# that database then hung too). Each statement's query is closed as soon as that statement is done.
+mupd="$F/handler/msg_update.go"
+replace "$mupd" $'\t\tcloser := iterator.NewMultiCloser()\n\t\tdefer closer.Close()\n' \
+  $'\t\tcloser := iterator.NewMultiCloser()\n'
+replace "$mupd" $'\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n\t\tif err != nil {' \
+  $'\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n\t\tcloser.Close() // grd patch: per statement, not deferred to the end of the command\n\n\t\tif err != nil {'

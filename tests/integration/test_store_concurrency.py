@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from pymongo import MongoClient, ReturnDocument
+from pymongo import MongoClient, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 
 from platform_kit.store import AggregateStore, ConcurrencyConflict, make_client
@@ -170,3 +170,23 @@ async def test_aggregate_commits_from_concurrent_committers_are_never_lost() -> 
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+def test_an_update_command_of_many_statements_completes_and_leaves_the_database_usable() -> None:
+    """One update command with 250 statements (a bulk_write of update_ones) applies them all, and the database still
+    answers afterwards. FerretDB 1.24.2 kept every statement's query open until the end of the command: the 100th
+    statement waited forever for one of the database's 100 connections, and every later client of that database hung
+    (infra/ferretdb/patch.sh, section 4). The socket timeout turns such a hang into a failure instead of a stuck run."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_url(), socketTimeoutMS=HANG_GUARD_S * 1000)
+    name = unique_db("grd_bulk_update")
+    try:
+        c = client[name]["adresses"]
+        c.insert_many([{"_id": f"a{i}", "n": 0} for i in range(250)])
+        result = c.bulk_write([UpdateOne({"_id": f"a{i}"}, {"$inc": {"n": 1}}) for i in range(250)], ordered=False)
+        assert result.matched_count == 250 and result.modified_count == 250
+        assert c.count_documents({"n": 1}) == 250
+        c.update_one({"_id": "a0"}, {"$inc": {"n": 1}})  # the database still takes writes
+        assert c.find_one({"_id": "a0"}) == {"_id": "a0", "n": 2}
+    finally:
+        client.drop_database(name)
+        client.close()
