@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=64)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=12)
-    parser.add_argument("--all", action="store_true", help="run and record every service (supervision, passerelle, ... too), not only the demands' path")
+    parser.add_argument("--all", action="store_true", help="record every service, not only the demands' path")
     parser.add_argument("--reuse", metavar="RUN_ID", help="use the databases a `bench_e2e --keep` run seeded (kept afterwards)")
     args = parser.parse_args()
     run_id = args.reuse or f"prof{uuid.uuid4().hex[:6]}"
