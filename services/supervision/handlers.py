@@ -3,6 +3,7 @@
 The demands topic and the dead-letter topic are read by a plain consumer group (a "tap"), not by the kit's Consumer:
 the kit dead-letters what it cannot read, so a kit consumer on grd.demandes.v1 would dead-letter every poison demand
 a second time, and one on grd.dlq.v1 would send an unreadable dead letter back to the dead-letter topic, forever.
+A tap hands a whole batch of records to the store, which group-commits their writes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from contracts.evenements import AffaireStatutChangeV1, DemandeAccepteeV1, DemandeRefuseeV1
 from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ
+from platform_kit.errors import INFRASTRUCTURE_ERRORS
 from platform_kit.kafka_client import kafka_options
 from platform_kit.messaging import HandlerContext
 from platform_kit.runtime import Runtime
@@ -33,7 +35,9 @@ RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
 
 
 class Tap:
-    """A plain consumer group over one topic: each record handled (retried until its write succeeds), then committed."""
+    """A plain consumer group over one topic: each batch's records handled concurrently (the store group-commits their
+    writes), then the batch committed. A batch whose handling meets a store or broker outage is handled again, whole
+    and in order, once it is over (the writes are idempotent); another failure restarts the tap from its last commit."""
 
     def __init__(self, rt: Runtime, name: str, topic: str, handler: RecordHandler) -> None:
         self.rt = rt
@@ -57,10 +61,9 @@ class Tap:
                 await consumer.start()
                 while True:
                     batch = await consumer.getmany(timeout_ms=1000, max_records=200)
-                    for records in batch.values():
-                        for record in records:
-                            await self.rt.wait_out_outages(lambda r=record: self.handler(r))  # type: ignore[misc]
-                    if batch:
+                    records = [record for part in batch.values() for record in part]
+                    if records:
+                        await self._handle(records)
                         await consumer.commit()
             except asyncio.CancelledError:
                 raise
@@ -70,6 +73,19 @@ class Tap:
             finally:
                 await consumer.stop()
 
+    async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Handle a batch, its records concurrently: each requests its write in the batch's order (nothing is awaited
+        before), so a flush applies an affaire's events in order. Every handler ends before this returns or raises."""
+        while True:
+            fins = await asyncio.gather(*(self.handler(r) for r in records), return_exceptions=True)
+            erreurs = [fin for fin in fins if isinstance(fin, BaseException)]
+            if not erreurs:
+                return
+            if not isinstance(erreurs[0], INFRASTRUCTURE_ERRORS):
+                raise erreurs[0]
+            log.warning("tap %s: infrastructure unavailable, handling the batch again: %r", self.group_id, erreurs[0])
+            await asyncio.sleep(self.rt.settings.backoff_max_s)
+
 
 def _horodatage(record: ConsumerRecord[bytes, bytes]) -> datetime:
     return datetime.fromtimestamp(record.timestamp / 1000, UTC)
@@ -78,8 +94,9 @@ def _horodatage(record: ConsumerRecord[bytes, bytes]) -> datetime:
 class Alimentation:
     """The handlers behind the read models (each write is idempotent: a redelivered record changes nothing).
 
-    Not on the handler port (`platform_kit.ports`): they keep no aggregate and decide nothing; each is one conditional
-    write to a read model (SupervisionStore), so `handling.decide` has nothing to do here.
+    Not on the handler port (`platform_kit.ports`): they keep no aggregate and decide nothing; each is one write to a
+    read model (SupervisionStore, which group-commits the writes of concurrent handlers), so `handling.decide` has
+    nothing to do here.
     """
 
     def __init__(self, rt: Runtime, store: SupervisionStore, metrics: SupervisionMetrics) -> None:
@@ -98,6 +115,7 @@ class Alimentation:
         affaires.handles(AffaireStatutChangeV1)(self.affaire)
         for tap in (Tap(self.rt, "demandes", DEMANDES.name, self.demande), Tap(self.rt, "lettres_mortes", DLQ.name, self.lettre_morte)):
             self.rt.background.append(tap.run)
+        self.rt.shutdown_hooks.append(self.store.fermer)
 
     async def acceptee(self, ctx: HandlerContext, evt: DemandeAccepteeV1) -> None:
         """Count an accepted demand (and its latency)."""

@@ -171,14 +171,14 @@ async def test_a_demand_and_its_outcome_are_counted_once_with_their_latency(supe
     async def counted() -> dict[str, Any] | None:
         flux = await get(supervision, "/api/flux")
         codes = {c["code"]: c["nombre"] for c in flux["codes"]}
-        doc = await supervision.store.demandes.find_one({"_id": str(demande.message_id)})
+        doc = await supervision.store.demande(str(demande.message_id))
         return flux if codes.get(code) and doc and doc.get("recue_a") else None
 
     flux = await eventually(counted, f"refusal {code} counted")
     assert {c["code"]: c["nombre"] for c in flux["codes"]}[code] == 1
     assert flux["par_type"][demande.type]["recues"] >= 1 and flux["par_type"][demande.type]["refusees"] >= 1
     assert flux["latences_mesurees"] >= 1 and flux["latence_s"]["p99"] is not None
-    doc = await supervision.store.demandes.find_one({"_id": str(demande.message_id)})
+    doc = await supervision.store.demande(str(demande.message_id))
     assert doc is not None and doc["code"] == code and doc["acceptee"] is False
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry
+from pymongo.errors import AutoReconnect
 
 from contracts.common import StatutAffaire, TypeAffaire
 from contracts.evenements import AffaireStatutChangeV1, DemandeAccepteeV1, DemandeRefuseeV1
@@ -15,9 +19,9 @@ from contracts.refus import CodeRefus
 from platform_kit.runtime import Runtime
 from platform_kit.testing import MemoryKit
 from services.supervision.domain import A_TRAITER
-from services.supervision.handlers import Alimentation
+from services.supervision.handlers import Alimentation, Tap
 from services.supervision.metrics import SupervisionMetrics
-from services.supervision.store import SupervisionStore
+from services.supervision.store import SupervisionStore, plier_affaires, termine
 from services.supervision.upkeep import Purge
 
 PDS = "30000000000017"
@@ -50,9 +54,14 @@ class _Store:
         self.appels.append(("purger", (avant,)))
 
 
+def _rt() -> Runtime:
+    """What the handlers and taps read of the runtime: its settings."""
+    return cast(Runtime, SimpleNamespace(settings=SimpleNamespace(service_name="supervision", backoff_max_s=0.0)))
+
+
 def _alimentation() -> tuple[Alimentation, _Store]:
     store = _Store()
-    return Alimentation(cast(Runtime, None), cast(SupervisionStore, store), SupervisionMetrics(CollectorRegistry())), store
+    return Alimentation(_rt(), cast(SupervisionStore, store), SupervisionMetrics(CollectorRegistry())), store
 
 
 def _record(value: bytes, headers: list[tuple[str, bytes]] | None = None) -> ConsumerRecord[bytes, bytes]:
@@ -122,3 +131,59 @@ async def test_the_purge_forgets_what_is_older_than_the_retention() -> None:
     await Purge(cast(SupervisionStore, store), timedelta(hours=24)).une_fois(True)
     [(quoi, (limite,))] = store.appels
     assert quoi == "purger" and avant - timedelta(hours=24) <= limite <= datetime.now(UTC) - timedelta(hours=24)
+
+
+def test_a_flush_folds_an_affaires_changes_into_one_write_as_if_applied_one_by_one() -> None:
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    ouverte = {"statut": "en_cours", "type_affaire": "changement_fournisseur", "pds": PDS, "express": False, "fournisseur": "VOLTA"}
+    plis = plier_affaires(
+        [
+            ("A1", {**ouverte, "etat": "creee"}, t0 + timedelta(minutes=1)),
+            ("A2", {**ouverte, "etat": "creee"}, t0),
+            ("A1", {**ouverte, "etat": "en_attente_date_effet"}, t0),  # an earlier time: the creation is the earliest
+            ("A2", {**ouverte, "statut": "terminee", "etat": "terminee"}, t0 + timedelta(minutes=2)),
+            ("A3", {**ouverte, "statut": "annulee", "etat": "annulee"}, t0),
+            ("A3", {**ouverte, "etat": "creee"}, t0 + timedelta(minutes=3)),  # opened again after its end: afresh
+        ]
+    )
+    a1, a2, a3 = plis["A1"], plis["A2"], plis["A3"]
+    assert (a1.etat["etat"], a1.etat["etat_depuis"], a1.cree_le, a1.remplace) == ("en_attente_date_effet", t0, t0, False)
+    assert termine(a2.etat) and a2.etat["etat_depuis"] == t0 + timedelta(minutes=2) and a2.cree_le == t0
+    assert (a3.etat["etat"], a3.cree_le, a3.remplace) == ("creee", t0 + timedelta(minutes=3), True)
+    assert a3.operation("A3")._doc == {**a3.etat, "cree_le": a3.cree_le}  # a replacement, not a $min on the old creation
+
+
+async def test_a_tap_handles_a_batch_at_once_and_again_whole_and_in_order_after_an_outage() -> None:
+    vus: list[int] = []
+    pannes = [AutoReconnect("panne simulée")]
+    en_cours = 0
+    ensemble = 0
+
+    async def handler(record: ConsumerRecord[bytes, bytes]) -> None:
+        nonlocal en_cours, ensemble
+        vus.append(record.offset)
+        en_cours += 1
+        ensemble = max(ensemble, en_cours)
+        await asyncio.sleep(0)
+        en_cours -= 1
+        if record.offset == 2 and pannes:
+            raise pannes.pop()
+
+    records = [ConsumerRecord("t", 0, i, 0, 0, None, b"", None, 0, 0, []) for i in range(4)]
+    await Tap(_rt(), "essai", "t", handler)._handle(records)
+    assert vus == [0, 1, 2, 3, 0, 1, 2, 3] and ensemble == 4
+
+
+async def test_a_tap_raises_a_failure_that_is_not_an_outage_once_every_record_of_the_batch_is_handled() -> None:
+    fini: list[int] = []
+
+    async def handler(record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.offset == 0:
+            raise ValueError("illisible")
+        await asyncio.sleep(0.01)
+        fini.append(record.offset)
+
+    records = [ConsumerRecord("t", 0, i, 0, 0, None, b"", None, 0, 0, []) for i in range(3)]
+    with pytest.raises(ValueError):
+        await Tap(_rt(), "essai", "t", handler)._handle(records)
+    assert fini == [1, 2]
