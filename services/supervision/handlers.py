@@ -1,9 +1,14 @@
-"""What feeds the read models: the kit's consumers for outcomes and affaire events, raw taps for demands and dead letters.
+"""What feeds the read models: one plain consumer group (a "tap") per topic, each batch handled at once.
 
-The demands topic and the dead-letter topic are read by a plain consumer group (a "tap"), not by the kit's Consumer:
-the kit dead-letters what it cannot read, so a kit consumer on grd.demandes.v1 would dead-letter every poison demand
-a second time, and one on grd.dlq.v1 would send an unreadable dead letter back to the dead-letter topic, forever.
-A tap hands a whole batch of records to the store, which group-commits their writes.
+The topics are read by taps, not by the kit's Consumer:
+- batches: the read models are group-committed (SupervisionStore), and a tap hands a whole batch of records to one
+  flush, where a kit lane has one record in hand at a time (and, with a backlog, the kit's lanes take their partitions
+  one after the other): a flush then held a write or two, and each write cost its own commands;
+- no second dead letter: the kit dead-letters what it cannot read, so a kit consumer on grd.demandes.v1 would
+  dead-letter every poison demand a second time, one on grd.dlq.v1 would send an unreadable dead letter back to the
+  dead-letter topic, forever, and those on the outcomes and affaire events would copy the dead letters of the
+  services that own these flows (notifications, contrats). An unreadable outcome or affaire event is skipped here
+  (logged); an unreadable demand is counted (under its place in the log).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from contracts.base import WireModel
+from contracts.catalogue import spec_for
+from contracts.envelope import Envelope
 from contracts.evenements import AffaireStatutChangeV1, DemandeAccepteeV1, DemandeRefuseeV1
 from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS, DLQ
 from platform_kit.errors import INFRASTRUCTURE_ERRORS
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 
 DERNIERES = 20
 RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+EventHandler = Callable[[HandlerContext, Any], Awaitable[None]]
 
 
 class Tap:
@@ -107,15 +116,40 @@ class Alimentation:
         self.dernieres: deque[dict[str, Any]] = deque(maxlen=DERNIERES)
 
     def register(self) -> None:
-        """Register the kit consumers and start the taps with the runtime's background jobs."""
-        resultats = self.rt.consumer("resultats", DEMANDES_RESULTATS, inbox=False)
-        resultats.handles(DemandeAccepteeV1)(self.acceptee)
-        resultats.handles(DemandeRefuseeV1)(self.refusee)
-        affaires = self.rt.consumer("affaires", AFFAIRES_EVENEMENTS, inbox=False)
-        affaires.handles(AffaireStatutChangeV1)(self.affaire)
-        for tap in (Tap(self.rt, "demandes", DEMANDES.name, self.demande), Tap(self.rt, "lettres_mortes", DLQ.name, self.lettre_morte)):
+        """Start the taps with the runtime's background jobs (groups `<service>.resultats`, `.affaires`, `.demandes`,
+        `.lettres_mortes`: the first two are the names the kit's consumers had, so their committed offsets carry on)."""
+        resultats = self._evenements("resultats", {DemandeAccepteeV1: self.acceptee, DemandeRefuseeV1: self.refusee})
+        affaires = self._evenements("affaires", {AffaireStatutChangeV1: self.affaire})
+        for tap in (
+            Tap(self.rt, "resultats", DEMANDES_RESULTATS.name, resultats),
+            Tap(self.rt, "affaires", AFFAIRES_EVENEMENTS.name, affaires),
+            Tap(self.rt, "demandes", DEMANDES.name, self.demande),
+            Tap(self.rt, "lettres_mortes", DLQ.name, self.lettre_morte),
+        ):
             self.rt.background.append(tap.run)
         self.rt.shutdown_hooks.append(self.store.fermer)
+
+    def _evenements(self, nom: str, handlers: dict[type[WireModel], EventHandler]) -> RecordHandler:
+        """A record handler that reads an envelope and hands its typed payload to the handler of its type.
+
+        Types without a handler are ignored; an unreadable record is skipped with a warning (see the module).
+        """
+        consommateur = f"{self.rt.settings.service_name}.{nom}"
+
+        async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
+            try:
+                env = Envelope.model_validate_json(record.value or b"")
+                spec = spec_for(env.type, env.version)
+                handler = handlers.get(spec.model) if spec is not None else None
+                if spec is None or handler is None:
+                    return
+                payload = spec.model.model_validate(env.payload)
+            except ValueError as exc:  # pydantic's ValidationError is one
+                log.warning("%s: unreadable record %s/%s/%s skipped: %s", consommateur, record.topic, record.partition, record.offset, str(exc)[:300])
+                return
+            await handler(HandlerContext(env, consommateur), payload)
+
+        return handle
 
     async def acceptee(self, ctx: HandlerContext, evt: DemandeAccepteeV1) -> None:
         """Count an accepted demand (and its latency)."""

@@ -18,12 +18,20 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect, OperationFailure
 
-from contracts.common import StatutAffaire
+from contracts.common import StatutAffaire, TypeAffaire
+from contracts.demandes import DemandeDiverseV1
+from contracts.envelope import new_envelope
+from contracts.evenements import AffaireStatutChangeV1, DemandeAccepteeV1, DemandeRefuseeV1
+from contracts.topics import AFFAIRES_EVENEMENTS, DEMANDES, DEMANDES_RESULTATS
+from platform_kit.clock import aujourdhui_reel
+from platform_kit.runtime import Runtime
 from platform_kit.store import CommandCounter, make_client
+from services.supervision.app import create_app
 from services.supervision.domain import classe_latence
-from services.supervision.store import AFFAIRES, MINUTES, SupervisionStore
+from services.supervision.settings import Settings
+from services.supervision.store import AFFAIRES, DELAI_S, MINUTES, SupervisionStore
 from services.supervision.store import DEMANDES as MARQUEURS
-from tests.support import mongodb_url, unique_db
+from tests.support import Bus, mongodb_url, skip_history, unique_db
 
 pytestmark = pytest.mark.integration
 
@@ -130,10 +138,10 @@ async def instances() -> AsyncIterator[Callable[..., Instance]]:
     db = unique_db("grd_supervision_gc")
     faites: list[Instance] = []
 
-    def instance(memoire: int = 20_000) -> Instance:
+    def instance(memoire: int = 20_000, delai_s: float = DELAI_S) -> Instance:
         commandes = Commandes()
         client = make_client(mongodb_url(), [CommandCounter(commandes)])
-        inst = Instance(SupervisionStore(client[db], memoire=memoire), commandes, client, Counter(), [])
+        inst = Instance(SupervisionStore(client[db], memoire=memoire, delai_s=delai_s), commandes, client, Counter(), [])
         faites.append(inst)
         return inst
 
@@ -250,7 +258,7 @@ class _Panne:
 
 
 async def test_a_failed_flush_fails_every_caller_in_it_and_its_counts_are_written_later(instances: Callable[..., Instance]) -> None:
-    inst = instances()
+    inst = instances(delai_s=0)
     store = inst.store
     d1, d2, d3 = rafale(3, datetime.now(UTC).replace(microsecond=0))
     panne = OperationFailure("panne simulée du compteur")
@@ -284,3 +292,81 @@ async def test_a_failed_flush_fails_every_caller_in_it_and_its_counts_are_writte
         await store.affaire(etat.reference, etat.champs, etat.at)
     await store.affaire(etat.reference, etat.champs, etat.at)
     assert [a["_id"] for a in await store.affaires_ouvertes()] == [etat.reference]
+
+
+# -- through Kafka: the running service ---------------------------------------------------------------------------
+
+
+async def test_the_service_counts_a_published_burst_once_with_few_commands_per_demand(bus: Bus) -> None:
+    """N demands, their outcomes and their affaires' first event, every record published twice, before the service
+    starts: it then reads them as a backlog (the load case), each counted once."""
+    settings = Settings(
+        service_name=f"supervision-gc-{uuid.uuid4().hex[:6]}", database=unique_db("grd_supervision_gc"), services="absent=http://127.0.0.1:9"
+    )
+    app = create_app(settings)
+    rt: Runtime = app.state.runtime
+    for groupe, topic in (("demandes", DEMANDES), ("resultats", DEMANDES_RESULTATS), ("affaires", AFFAIRES_EVENEMENTS)):
+        await skip_history(f"{settings.service_name}.{groupe}", [topic])
+
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    demandes = rafale(N, base)
+    envois = []
+    for j, d in enumerate(demandes):
+        pds = f"GC{j:012d}"
+        diverse = DemandeDiverseV1(pds=pds, sous_type="Autre", observations="Rafale.", date_souhaitee=aujourdhui_reel() + timedelta(days=3))
+        demande = new_envelope(diverse, key=pds, fournisseur="LUMEN", message_id=uuid.UUID(d.id), occurred_at=d.recue_a)
+        demande = demande.model_copy(update={"type": d.type})  # the tap reads the type from the envelope
+        issue: Any
+        if d.code is None:
+            issue = DemandeAccepteeV1(demande_message_id=uuid.UUID(d.id), demande_type=d.type, pds=pds, message="ok", reference_affaire=f"AFF-{j}")
+        else:
+            issue = DemandeRefuseeV1(
+                demande_message_id=uuid.UUID(d.id), demande_type=d.type, pds=pds, code=d.code, message="refus", etape="referentiel"
+            )
+        envois.append((demande, DEMANDES.name))
+        envois.append(
+            (new_envelope(issue, key=pds, fournisseur="LUMEN", correlation_id=uuid.UUID(d.id), occurred_at=d.issue_a), DEMANDES_RESULTATS.name)
+        )
+        if d.code is None:
+            evt = AffaireStatutChangeV1(
+                reference_affaire=f"AFF-{j}", type_affaire=TypeAffaire.CHANGEMENT_FOURNISSEUR, pds=pds, statut=StatutAffaire.EN_COURS, etat="creee"
+            )
+            envois.append((new_envelope(evt, key=pds, fournisseur="LUMEN", occurred_at=d.issue_a), AFFAIRES_EVENEMENTS.name))
+    assert bus.producer is not None
+    for _copie in range(2):
+        await asyncio.gather(*[await bus.producer.send(topic, env.model_dump_json().encode(), key=env.key.encode()) for env, topic in envois])
+
+    client = make_client(mongodb_url())
+    lecteur = SupervisionStore(client[settings.database_name])
+    await rt.start()
+    try:
+        await rt.wait_ready()
+
+        async def tout_compte() -> bool:
+            buckets = await lecteur.buckets(base - timedelta(minutes=1))
+            recues = sum(sum(b.get("recues", {}).values()) for b in buckets)
+            issues = sum(sum(b.get(q, {}).values()) for b in buckets for q in ("acceptees", "refusees"))
+            ouvertes = len(await lecteur.affaires_ouvertes())
+            return recues >= N and issues >= N and ouvertes >= N // 2
+
+        deadline = asyncio.get_running_loop().time() + 120
+        while not await tout_compte():
+            assert asyncio.get_running_loop().time() < deadline, "burst not counted after 120 s"
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)  # the copies still in flight are handled (and must not count)
+        await assert_counted_once(lecteur, demandes)
+        registry = rt.metrics.registry
+        commandes = {
+            (s.labels["command"], s.labels["collection"]): int(s.value)
+            for m in registry.collect()
+            if m.name == "grd_store_commands"
+            for s in m.samples
+            if s.name == "grd_store_commands_total" and s.labels["collection"] in LECTURE
+        }
+        total = sum(commandes.values())
+        print(f"\nservice, burst of {N} demands (every record twice): {total} store commands, {total / N:.2f} per demand: {commandes}")
+        assert total / N <= 1.5
+    finally:
+        await rt.stop()
+        await client.drop_database(settings.database_name)
+        await client.close()

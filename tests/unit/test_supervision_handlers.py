@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from pymongo.errors import AutoReconnect
 
 from contracts.common import StatutAffaire, TypeAffaire
+from contracts.envelope import new_envelope
 from contracts.evenements import AffaireStatutChangeV1, DemandeAccepteeV1, DemandeRefuseeV1
 from contracts.refus import CodeRefus
 from platform_kit.runtime import Runtime
@@ -151,6 +152,23 @@ def test_a_flush_folds_an_affaires_changes_into_one_write_as_if_applied_one_by_o
     assert termine(a2.etat) and a2.etat["etat_depuis"] == t0 + timedelta(minutes=2) and a2.cree_le == t0
     assert (a3.etat["etat"], a3.cree_le, a3.remplace) == ("creee", t0 + timedelta(minutes=3), True)
     assert a3.operation("A3")._doc == {**a3.etat, "cree_le": a3.cree_le}  # a replacement, not a $min on the old creation
+
+
+async def test_an_outcome_record_reaches_its_handler_and_an_unreadable_one_is_skipped() -> None:
+    alimentation, store = _alimentation()
+    handle = alimentation._evenements("resultats", {DemandeRefuseeV1: alimentation.refusee})
+    refus = DemandeRefuseeV1(
+        demande_message_id=uuid.uuid4(), demande_type="DemandeDiverse", pds=PDS, code=CodeRefus.PDS_INCONNU, message="m", etape="referentiel"
+    )
+    accepte = DemandeAccepteeV1(demande_message_id=uuid.uuid4(), demande_type="DemandeDiverse", pds=PDS, message="ok")
+    for valeur in (
+        b"pas du json",
+        b'{"type": "DemandeRefusee"}',  # not an envelope
+        new_envelope(accepte, key=PDS, fournisseur="VOLTA").model_dump_json().encode(),  # no handler for its type here
+        new_envelope(refus, key=PDS, fournisseur="VOLTA").model_dump_json().encode(),
+    ):
+        await handle(_record(valeur))
+    assert store.appels == [("issue", (str(refus.demande_message_id), "DemandeDiverse", False, "PDS_INCONNU"))]
 
 
 async def test_a_tap_handles_a_batch_at_once_and_again_whole_and_in_order_after_an_outage() -> None:
