@@ -57,6 +57,10 @@ async def _mesurer(nom: str, n: int, appel: Callable[[int], Awaitable[None]]) ->
 
 async def main(count: int, requetes: int, database: str, partitions: int, drop: bool = False) -> None:
     """Seed if needed, then run the scenarios and print p50/p99."""
+    # The in-process app takes the published demo accounts (the suppliers' secrets above); a service refuses to start
+    # without accounts otherwise.
+    if not os.environ.get("GRD_API_ACCOUNTS"):
+        os.environ["GRD_DEMO_MODE"] = "1"
     settings = Settings(service_name="referentiel-bench", database=database, partitions=partitions)
     client = make_client(settings.mongodb_url)
     db = client[settings.database_name]
@@ -72,9 +76,6 @@ async def main(count: int, requetes: int, database: str, partitions: int, drop: 
         print(f"seed : {inseres} PDS en {time.perf_counter() - debut:.1f} s")
     rng = random.Random(42)
     points = [generate(rng.randint(1, count)) for _ in range(requetes)]
-    # The in-process app takes the published demo accounts (the suppliers' secrets above); a service refuses to start
-    # without accounts otherwise.
-    os.environ.setdefault("GRD_DEMO_MODE", "1")
     app = create_app(settings)
     # The app logs every request at INFO through httpx: thousands of lines that would bury the results.
     logging.getLogger("httpx").setLevel(logging.WARNING)
