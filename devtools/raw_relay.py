@@ -59,7 +59,7 @@ TOPICS = ("demandes", "qualifiees", "resultats", "affaires", "notifications")
 PARTITIONS = 3
 COMMIT_EVERY = 50
 COMMIT_INTERVAL_S = 0.5
-LANE_BUFFER = 64
+LANE_BUFFER = 256  # the platform's default lane buffer (platform_kit.settings), so neither waits more on a full lane
 EXPEDITEUR = "acheminement@grd.local"
 
 Document = dict[str, Any]
