@@ -528,19 +528,18 @@ def _compter_evenement(compteurs: Compteurs, e: _Evenement, autre: Vu | None) ->
     """Count an event seen for the first time; its latency (counted at the outcome's minute) when it comes second."""
     if e.cote == RECUE:
         _compter(compteurs, e.at, f"recues.{_cle(e.type or 'inconnu')}")
-        if autre is None:
-            return None
-        latence = (autre.at - e.at).total_seconds()
-        _compter(compteurs, autre.at, f"latences.{_cle(classe_latence(latence))}")
-        return latence
+        return None if autre is None else _compter_latence(compteurs, e.at, autre.at)
     type_ = e.type or (autre.type if autre is not None else None) or "inconnu"
     _compter(compteurs, e.at, f"{'acceptees' if e.acceptee else 'refusees'}.{_cle(type_)}")
     if not e.acceptee:
         _compter(compteurs, e.at, f"codes.{_cle(e.code or 'SANS_CODE')}")
-    if autre is None:
-        return None
-    latence = (e.at - autre.at).total_seconds()
-    _compter(compteurs, e.at, f"latences.{_cle(classe_latence(latence))}")
+    return None if autre is None else _compter_latence(compteurs, autre.at, e.at)
+
+
+def _compter_latence(compteurs: Compteurs, recue_a: datetime, issue_a: datetime) -> float:
+    """Count a demand's latency (reception to outcome) at its outcome's minute; return it in seconds."""
+    latence = (issue_a - recue_a).total_seconds()
+    _compter(compteurs, issue_a, f"latences.{_cle(classe_latence(latence))}")
     return latence
 
 
