@@ -59,7 +59,7 @@ TOPICS = ("demandes", "qualifiees", "resultats", "affaires", "notifications")
 PARTITIONS = 3
 COMMIT_EVERY = 50
 COMMIT_INTERVAL_S = 0.5
-LANE_BUFFER = 256  # the platform's default lane buffer (platform_kit.settings), so neither waits more on a full lane
+LANE_BUFFER = 64  # the platform's default lane buffer (platform_kit.settings): a full lane pauses its partition, as there
 EXPEDITEUR = "acheminement@grd.local"
 
 Document = dict[str, Any]
@@ -112,6 +112,7 @@ class Lanes:
         self.queues: dict[TopicPartition, asyncio.Queue[ConsumerRecord]] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.pending: dict[TopicPartition, int] = {}
+        self.paused: set[TopicPartition] = set()
         self.since_commit = 0
         self.last_commit = time.monotonic()
         self.lock = asyncio.Lock()
@@ -124,15 +125,22 @@ class Lanes:
             for tp, records in batch.items():
                 queue = self.queues.get(tp)
                 if queue is None:
-                    queue = self.queues[tp] = asyncio.Queue(LANE_BUFFER)
+                    queue = self.queues[tp] = asyncio.Queue()
                     self.tasks.append(asyncio.create_task(self._lane(tp, queue)))
                 for record in records:
-                    await queue.put(record)
+                    queue.put_nowait(record)
+                if queue.qsize() >= LANE_BUFFER and tp not in self.paused:
+                    # A full lane pauses its partition's fetching (resumed at half), so the loop never waits on it.
+                    self.consumer.pause(tp)
+                    self.paused.add(tp)
 
     async def _lane(self, tp: TopicPartition, queue: asyncio.Queue[ConsumerRecord]) -> None:
         handler = self.handlers[tp.topic]
         while True:
             record = await queue.get()
+            if tp in self.paused and queue.qsize() <= LANE_BUFFER // 2:
+                self.paused.discard(tp)
+                self.consumer.resume(tp)
             while True:
                 try:
                     await handler(record)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import IllegalStateError
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 
@@ -137,6 +138,8 @@ class Lane:
     last_progress: float = field(default_factory=time.monotonic)
     # Set when its partition is revoked: the lane takes no more records (they belong to the partition's next owner).
     closed: bool = False
+    # Set while its partition's fetching is paused because the lane holds `lane_buffer` records or more.
+    paused: bool = False
 
     def stalled(self, after_s: float) -> bool:
         """True when the lane holds records and has finished none for `after_s` seconds."""
@@ -269,11 +272,16 @@ class Consumer:
         self.subscriber(on_message)
 
     async def enqueue(self, msg: KafkaMessage) -> None:
-        """Hand a record to its partition's lane (waits while that lane's buffer is full: the fetch loop slows down).
+        """Hand a record to its partition's lane; never waits.
 
         Each lane handles its records one at a time, in offset order, so per-PDS order holds (a PDS is one partition
         of each topic); the lanes of a consumer run concurrently, so one partition's slow or failing message does not
         hold the others, and the time a handler waits for the store, Kafka or SMTP is used by the other partitions.
+
+        A lane holding `lane_buffer` records pauses its partition's fetching (aiokafka drops what it fetched ahead for
+        it and fetches it again from the same offset on resume), and resumes it once it is down to half. The fetch loop
+        itself never waits on one lane: under a backlog, records of the other partitions keep flowing to their lanes
+        (waiting on the full lane of the record in hand left them idle: head-of-line blocking).
         """
         if self._stopping:
             return  # not acknowledged: handled after the restart
@@ -281,15 +289,36 @@ class Consumer:
         tp = TopicPartition(rec.topic, rec.partition)
         lane = self._lanes.get(tp)
         if lane is None:
-            client = getattr(self.subscriber, "consumer", None)
+            client = self._client()
             if client is not None and tp not in client.assignment():
                 return  # fetched before its partition was revoked: its next owner handles it
-            lane = Lane(asyncio.Queue(maxsize=self.runtime.settings.lane_buffer))
+            lane = Lane(asyncio.Queue())
             # A fresh context: the lane must not inherit the context variables of the record that happened to open it.
             lane.task = asyncio.create_task(self._drain(tp, lane), name=f"{self.group_id}:{tp.topic}/{tp.partition}", context=contextvars.Context())
             self._lanes[tp] = lane
-        if not lane.closed:
-            await lane.queue.put(msg)
+        if lane.closed:
+            return
+        lane.queue.put_nowait(msg)
+        if not lane.paused and lane.queue.qsize() >= self.runtime.settings.lane_buffer:
+            lane.paused = self._flow(tp, pause=True)
+
+    def _client(self) -> Any:
+        """The subscriber's aiokafka consumer, once started."""
+        return getattr(self.subscriber, "consumer", None)
+
+    def _flow(self, tp: TopicPartition, *, pause: bool) -> bool:
+        """Pause or resume fetching one partition; return whether it is now paused (False if it is no longer ours)."""
+        client = self._client()
+        if client is None:
+            return False
+        try:
+            if pause:
+                client.pause(tp)
+            else:
+                client.resume(tp)
+        except IllegalStateError:
+            return False  # revoked meanwhile: a new assignment starts unpaused
+        return pause
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         """Partitions given to this member: their lanes start clean with their first record."""
@@ -325,6 +354,8 @@ class Consumer:
             msg = await lane.queue.get()
             if lane.closed:
                 return
+            if lane.paused and lane.queue.qsize() <= self.runtime.settings.lane_buffer // 2:
+                lane.paused = self._flow(tp, pause=False)
             lane.busy = True
             try:
                 await self.process(msg)
@@ -570,7 +601,7 @@ class Consumer:
             if not self._offsets:
                 return
             offsets, self._offsets = self._offsets, {}
-            client = getattr(self.subscriber, "consumer", None)
+            client = self._client()
             if client is None:
                 return
             # A partition revoked meanwhile is another member's now: committing it would fail the whole request.

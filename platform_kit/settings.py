@@ -36,13 +36,12 @@ class KitSettings(BaseSettings):
     )
     commit_interval_s: float = Field(default=0.5, gt=0, description="Longest time a handled message's offset waits before it is committed.")
     lane_buffer: int = Field(
-        default=256,
-        ge=1,
+        default=64,
+        ge=2,
         description=(
-            "Records fetched ahead per partition while its lane is busy (partitions are handled concurrently). The"
-            " dispatcher waits when the lane of the record in hand is full, and fetched records come partition by"
-            " partition: a small buffer leaves the other lanes idle under a backlog (32 → 256: 11.5 → 16.1 demands/s"
-            " in a small benchmark, docs/benchmarks.md)."
+            "Records fetched ahead per partition while its lane is busy (partitions are handled concurrently). A lane"
+            " holding this many pauses its partition's fetching and resumes it at half; the fetch loop never waits on"
+            " one lane. Memory bound: partitions x lane_buffer x record size per consumer."
         ),
     )
     lane_stall_s: float = Field(

@@ -389,6 +389,37 @@ async def test_partitions_are_handled_concurrently_and_each_in_order(harness: Ha
     assert harness.effects.index(str(bloque.message_id)) < harness.effects.index(str(suivant.message_id))
 
 
+async def test_a_full_lane_pauses_its_partition_and_the_other_partitions_keep_flowing(bus: Bus) -> None:
+    h = Harness(lane_buffer=2)
+    await h.start_on_new_topic()
+    try:
+        lent, autre, troisieme = pds_on_partitions()
+        h.gates["lent"] = asyncio.Event()
+        bloques = [new_envelope(demande(lent, "lent"), key=lent, fournisseur="LUMEN") for _ in range(10)]
+        for env in bloques:
+            await bus.send_envelope(env, h.topic.name)
+        consumer = h.rt.consumers[0]
+        client = consumer.subscriber.consumer
+        from aiokafka.partitioner import DefaultPartitioner
+
+        tp = TopicPartition(h.topic.name, DefaultPartitioner()(lent.encode(), [0, 1, 2], [0, 1, 2]))
+        # The first record is in hand, the lane holds lane_buffer more: its partition is paused, the fetch loop free.
+        await until(lambda: tp in client.paused())
+        assert consumer.lanes()[tp].queue.qsize() <= 3
+        ailleurs = [new_envelope(demande(p), key=p, fournisseur="LUMEN") for p in (autre, troisieme, autre, troisieme)]
+        for env in ailleurs:
+            await bus.send_envelope(env, h.topic.name)
+        await until(lambda: all(str(e.message_id) in h.effects for e in ailleurs))
+        assert not any(str(e.message_id) in h.effects for e in bloques)
+        h.gates["lent"].set()
+        # Resumed at half: the records it dropped while paused are fetched again, each handled once, in order.
+        await until(lambda: all(str(e.message_id) in h.effects for e in bloques))
+        assert [m for m in h.effects if m in {str(e.message_id) for e in bloques}] == [str(e.message_id) for e in bloques]
+        assert tp not in client.paused()
+    finally:
+        await h.rt.stop()
+
+
 async def test_declared_indexes_are_created_at_start_on_every_partition_and_collection() -> None:
     """Runtime.index: declared once where the collections are defined, created on the real store at start."""
     from pymongo import DESCENDING
