@@ -127,16 +127,16 @@ async def seed(settings: Settings, count: int, start: int = 1) -> dict[str, int]
         for num, docs in adresses.items():
             collection = db[partition_name("adresses", num, n)]
             deja = await _inserer(collection, docs)
-            if deja:
-                actuels = {d["_id"]: d.get("pds", {}) async for d in collection.find({"_id": {"$in": [d["_id"] for d in deja]}})}
-                # $set per PDS keeps the entries other PDS at the same address already have; unchanged ones cost nothing.
-                ops = [
-                    UpdateOne({"_id": d["_id"]}, {"$set": {f"pds.{r}": e for r, e in d["pds"].items()}})
-                    for d in deja
-                    if any(r not in actuels.get(d["_id"], {}) for r in d["pds"])
-                ]
-                if ops:
-                    await collection.bulk_write(ops, ordered=False)
+            # An address already indexed gets the entries of its PDS it lacks, one $set per PDS (the entries of the
+            # other PDS at that address stay; a present entry, live or seeded, wins). Selected by _id (the store's
+            # primary key), not by an $in read of the present documents: FerretDB scans the collection for that.
+            ops = [
+                UpdateOne({"_id": d["_id"], f"pds.{r}": {"$exists": False}}, {"$set": {f"pds.{r}": e}})
+                for d in deja
+                for r, e in d["pds"].items()
+            ]
+            for i in range(0, len(ops), LOT):
+                await collection.bulk_write(ops[i : i + LOT], ordered=False)
         # Perimeter entries are set only where absent: live changes win over the seed.
         index_perimetres = SupplierIndex(db, PERIMETRES)
         for fournisseur, entrees in perimetres.items():

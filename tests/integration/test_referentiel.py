@@ -284,3 +284,37 @@ async def test_pds_partitions_and_outbox_safety_net(app: FastAPI) -> None:
     assert await wait_for_messages(RELEVES.name, lambda m: m.get("causation_id") == str(mid), timeout=30)
     apres = await collection.find_one({"_id": cible.reference}, {"_pending": 1, "_outbox": 1}) or {}
     assert apres.get("_pending") is False and not apres.get("_outbox")
+
+
+async def test_a_seed_rerun_restores_missing_address_entries_and_keeps_present_ones() -> None:
+    from pymongo import AsyncMongoClient
+
+    settings = Settings(service_name=f"referentiel-seed-{uuid.uuid4().hex[:6]}", database=unique_db("grd_referentiel"), partitions=4)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url())
+    db = client[settings.database_name]
+    try:
+        first = await seed(settings, 20)
+        assert first["pds_inseres"] == 20
+        premier, second = POINTS[0], POINTS[1]
+        cle = {p.reference: p for p in (premier, second)}
+
+        def adresses(reference: str) -> Any:
+            from services.referentiel.seed import document_pds
+
+            c = document_pds(cle[reference], settings.mois_consommations)["adresse_cle"]
+            return db[partition_name("adresses", partition_of(c, 4), 4)], c
+
+        coll1, cle1 = adresses(premier.reference)
+        coll2, cle2 = adresses(second.reference)
+        # A live change to one entry, and another entry lost (e.g. the seed interrupted between its collections).
+        await coll1.update_one({"_id": cle1}, {"$set": {f"pds.{premier.reference}.etat": "modifie_en_direct"}})
+        await coll2.update_one({"_id": cle2}, {"$unset": {f"pds.{second.reference}": ""}})
+        again = await seed(settings, 20)
+        assert again["pds_inseres"] == 0
+        doc1 = await coll1.find_one({"_id": cle1})
+        doc2 = await coll2.find_one({"_id": cle2})
+        assert doc1 is not None and doc1["pds"][premier.reference]["etat"] == "modifie_en_direct", "a present entry wins"
+        assert doc2 is not None and second.reference in doc2["pds"], "a missing entry is restored"
+    finally:
+        await client.drop_database(settings.database_name)
+        await client.close()
