@@ -101,6 +101,28 @@ async def _inserer(collection: AsyncCollection[dict[str, Any]], docs: list[dict[
     return deja
 
 
+async def _completer_adresses(collection: AsyncCollection[dict[str, Any]], deja: list[dict[str, Any]]) -> None:
+    """Give addresses already indexed the entries of their PDS they lack; the entries there (live or seeded) win.
+
+    Documents are selected by _id (the store's primary key), never read by `$in` (FerretDB scans the collection for
+    that). First one update per address, applied only when none of its new PDS is there yet (a first seed of these
+    points: an address doc is rewritten once, not once per PDS); if some address had some of them (a rerun), the
+    remaining entries go one `$set` per PDS, each only where that entry is absent.
+    """
+    par_adresse = [
+        UpdateOne({"_id": d["_id"], **{f"pds.{r}": {"$exists": False} for r in d["pds"]}}, {"$set": {f"pds.{r}": e for r, e in d["pds"].items()}})
+        for d in deja
+    ]
+    appliques = 0
+    for i in range(0, len(par_adresse), LOT):
+        appliques += (await collection.bulk_write(par_adresse[i : i + LOT], ordered=False)).matched_count
+    if appliques == len(par_adresse):
+        return
+    par_pds = [UpdateOne({"_id": d["_id"], f"pds.{r}": {"$exists": False}}, {"$set": {f"pds.{r}": e}}) for d in deja for r, e in d["pds"].items()]
+    for i in range(0, len(par_pds), LOT):
+        await collection.bulk_write(par_pds[i : i + LOT], ordered=False)
+
+
 async def seed(settings: Settings, count: int, start: int = 1) -> dict[str, int]:
     """Load points start..start+count-1 into the PDS partitions and the address index; idempotent."""
     client = make_client(settings.mongodb_url)
@@ -127,16 +149,8 @@ async def seed(settings: Settings, count: int, start: int = 1) -> dict[str, int]
         for num, docs in adresses.items():
             collection = db[partition_name("adresses", num, n)]
             deja = await _inserer(collection, docs)
-            # An address already indexed gets the entries of its PDS it lacks, one $set per PDS (the entries of the
-            # other PDS at that address stay; a present entry, live or seeded, wins). Selected by _id (the store's
-            # primary key), not by an $in read of the present documents: FerretDB scans the collection for that.
-            ops = [
-                UpdateOne({"_id": d["_id"], f"pds.{r}": {"$exists": False}}, {"$set": {f"pds.{r}": e}})
-                for d in deja
-                for r, e in d["pds"].items()
-            ]
-            for i in range(0, len(ops), LOT):
-                await collection.bulk_write(ops[i : i + LOT], ordered=False)
+            if deja:
+                await _completer_adresses(collection, deja)
         # Perimeter entries are set only where absent: live changes win over the seed.
         index_perimetres = SupplierIndex(db, PERIMETRES)
         for fournisseur, entrees in perimetres.items():

@@ -306,6 +306,12 @@ async def test_a_seed_rerun_restores_missing_address_entries_and_keeps_present_o
 
         coll1, cle1 = adresses(premier.reference)
         coll2, cle2 = adresses(second.reference)
+        # Points 8,401.. share the addresses of points 1.. (the generator's address space): the seed adds their
+        # entries to the address documents already there, keeping those present.
+        voisin = next(iter(generate_many(1, 8401)))
+        assert (await seed(settings, 3, 8401))["pds_inseres"] == 3
+        partage = await coll1.find_one({"_id": cle1})
+        assert partage is not None and {premier.reference, voisin.reference} <= set(partage["pds"])
         # A live change to one entry, and another entry lost (e.g. the seed interrupted between its collections).
         await coll1.update_one({"_id": cle1}, {"$set": {f"pds.{premier.reference}.etat": "modifie_en_direct"}})
         await coll2.update_one({"_id": cle2}, {"$unset": {f"pds.{second.reference}": ""}})
