@@ -163,7 +163,8 @@ class Notifications:
             log.warning("e-mail non envoyé: %s", raison, extra={"fields": {"message_id": str(ctx.envelope.message_id)}})
 
     async def _envoyer_une_fois(self, ctx: HandlerContext, mail: MailPrevu, fournisseur: str | None, *, inedit: bool = False) -> None:
-        """Send one e-mail unless its record says it was sent or refused, then record it with its announcement.
+        """Send one e-mail unless its record says it was sent or refused, then record it with its announcement, then
+        write its entry in the supplier's mail index (also written again when the record says it was sent or refused).
 
         `inedit`: no earlier handling of this message can have sent it (see `_ouvrir`): its record is created without
         being read first.
@@ -182,6 +183,9 @@ class Notifications:
         )
         loaded = None if inedit else await ctx.load(self.mails, message_id)
         if loaded is not None and loaded.state.get("status") in ("sent", "refused"):
+            # Sent or refused by an earlier handling of this message, which may have stopped between the record's commit
+            # and its index entry: write the entry again from the record (idempotent), so the supplier's list shows it.
+            await self.indexer_mail(message_id, loaded.state)
             return
         now = self.kit.now()
         message = self.renderer.message(mail, expediteur=self.settings.expediteur, message_id=message_id, now=now)
@@ -202,16 +206,17 @@ class Notifications:
         except SmtpRefus as exc:
             log.error("e-mail refusé définitivement par le relais SMTP: %s", exc, extra={"fields": {"message_id": message_id}})
             state.update(status="refused", error=str(exc), sent_at=now)
-            await self.indexer_mail(message_id, state)
             await self._enregistrer(ctx, message_id, loaded, state, [])
+            await self.indexer_mail(message_id, state)
             return
         if envoi.refuses:
             log.warning("destinataires refusés: %s", envoi.refuses, extra={"fields": {"message_id": message_id}})
         state.update(status="sent", sent_at=now, refused_recipients=envoi.refuses)
-        # The supplier's mail index first (idempotent): a crash before the commit resends under the same Message-ID
-        # and writes the entry again.
-        await self.indexer_mail(message_id, state)
         await self._enregistrer(ctx, message_id, loaded, state, [evenement])
+        # The supplier's mail index after the record and its announcement (off the path to `NotificationEnvoyee`): the
+        # message's offset is committed only once this returns, so a crash before the entry is written redelivers the
+        # message, whose handling finds the record sent and writes the entry then (above).
+        await self.indexer_mail(message_id, state)
 
     async def _enregistrer(self, ctx: HandlerContext, message_id: str, loaded: Loaded | None, state: dict[str, Any], events: list[Outgoing]) -> None:
         # Not read (`inedit`): one insert; read: the commit on what was read (an insert too when it was absent).

@@ -30,6 +30,7 @@ from platform_kit.store import AggregateStore
 from services.notifications.app import create_app
 from services.notifications.domain import message_id_mail
 from services.notifications.settings import Settings
+from services.notifications.store import INDEX_MAILS
 from tests.support import (
     Bus,
     bootstrap,
@@ -175,8 +176,12 @@ async def test_unknown_supplier_is_skipped_and_operator_lists_mails(bus: Bus, se
     assert not [v for _d, _h, v in await read_topic(DLQ.name) if str(inconnu.message_id).encode() in v]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        # A supplier sees its own e-mails, and no other supplier's.
-        own = await client.get("/mails", params={"reference_affaire": ref}, auth=("LUMEN", "demo-lumen"))
+        # A supplier sees its own e-mails, and no other supplier's. Its list entry is written after the e-mail is
+        # recorded and announced, a moment after the sink received it.
+        deadline = time.monotonic() + 10
+        while not (own := await client.get("/mails", params={"reference_affaire": ref}, auth=("LUMEN", "demo-lumen"))).json():
+            assert time.monotonic() < deadline, "the e-mail never reached the supplier's list"
+            await asyncio.sleep(0.1)
         assert own.status_code == 200 and [m["message_id"] for m in own.json()] == [message_id_mail(connu.message_id, "demande_acceptee")]
         other = await client.get("/mails", params={"reference_affaire": ref}, auth=("VOLTA", "demo-volta"))
         assert other.status_code == 200 and other.json() == []
@@ -188,6 +193,31 @@ async def test_unknown_supplier_is_skipped_and_operator_lists_mails(bus: Bus, se
     assert row["message_id"] == message_id_mail(connu.message_id, "demande_acceptee")
     assert row["status"] == "sent"
     assert row["recipients"] == ["gestion@lumen.example"]
+
+
+async def test_a_redelivered_event_writes_the_missing_index_entry_without_a_second_mail(bus: Bus, service: tuple[Any, Runtime]) -> None:
+    # A crash between the mail's record and its supplier's index entry leaves the entry missing; the event, whose
+    # offset was not committed, comes again: its handling finds the mail sent, writes the entry, sends nothing.
+    app, rt = service
+    ref = new_ref()
+    env = await bus.send(acceptee(ref), fournisseur="LUMEN")
+    mid = message_id_mail(env.message_id, "demande_acceptee")
+    index = rt.db[f"{INDEX_MAILS}_LUMEN"]
+    deadline = time.monotonic() + 30
+    while await index.find_one({"_id": mid}) is None:
+        assert time.monotonic() < deadline, "the e-mail was never indexed"
+        await asyncio.sleep(0.2)
+    await index.delete_one({"_id": mid})
+    await bus.send_envelope(env, topics.DEMANDES_RESULTATS.name)
+    deadline = time.monotonic() + 30
+    while (entry := await index.find_one({"_id": mid})) is None:
+        assert time.monotonic() < deadline, "the redelivery never wrote the index entry again"
+        await asyncio.sleep(0.2)
+    assert (entry["status"], entry["reference_affaire"], entry["recipients"]) == ("sent", ref, ["gestion@lumen.example"])
+    assert len(mails(with_id(mid))) == 1
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        own = await client.get("/mails", params={"reference_affaire": ref}, auth=("LUMEN", "demo-lumen"))
+    assert [m["message_id"] for m in own.json()] == [mid]
 
 
 class Collector:
@@ -310,6 +340,11 @@ async def test_permanent_refusal_is_recorded_without_retry(bus: Bus) -> None:
         assert doc["status"] == "refused"
         assert "550" in doc["error"]
         assert not doc["_outbox"]
+        # Its supplier's list entry, written after the record.
+        while (entry := await rt.db[f"{INDEX_MAILS}_LUMEN"].find_one({"_id": mid})) is None:
+            assert time.monotonic() < deadline, "the refusal was never indexed"
+            await asyncio.sleep(0.2)
+        assert entry["status"] == "refused" and "550" in entry["error"]
         labels = {"service": rt.metrics.service, "kind": "transitoire"}
         assert (rt.metrics.registry.get_sample_value("grd_retries_total", labels) or 0) == 0
     finally:

@@ -25,6 +25,7 @@ from services.notifications.app import create_app
 from services.notifications.domain import message_id_mail
 from services.notifications.handlers import Notifications
 from services.notifications.settings import Settings
+from services.notifications.store import INDEX_MAILS, mails_du_fournisseur
 from tests.support import bootstrap, mails, mongodb_url, require_env, skip_history, unique_db
 
 pytestmark = pytest.mark.integration
@@ -117,7 +118,7 @@ async def test_store_commands_per_demande_diverse_and_per_redelivery(service: tu
     print(f"\nstore commands per demande diverse: {sum(normal.values()):.2f} {normal}")
     print(f"store commands per redelivered demande diverse: {sum(redelivered.values()):.2f} {redelivered}")
     # The acceptance: the e-mail's record read (the check that keeps a redelivery from sending it again), written with
-    # its announcement, the announcement cleared once published, the supplier's list entry. The opening: its
+    # its announcement, the announcement cleared once published, then the supplier's list entry. The opening: its
     # follow-up inserted without a read. (Before: 6, with a read of the follow-up.)
     assert normal == {
         "find mails": 1,
@@ -126,9 +127,44 @@ async def test_store_commands_per_demande_diverse_and_per_redelivery(service: tu
         "update mails_par_fournisseur_<CODE>": 1,
         "insert suivi_affaires": 1,
     }
-    # A redelivery sends and writes nothing: the e-mail's record read; the opening's insert refused, its follow-up read.
-    assert redelivered == {"find mails": 1, "insert suivi_affaires": 1, "find suivi_affaires": 1}
+    # A redelivery sends nothing: the e-mail's record read, found sent, its list entry written again (what a crash
+    # between the record and the entry left missing); the opening's insert refused, its follow-up read.
+    assert redelivered == {"find mails": 1, "update mails_par_fournisseur_<CODE>": 1, "insert suivi_affaires": 1, "find suivi_affaires": 1}
     # Each e-mail sent once, whatever the redeliveries.
     ids = {message_id_mail(ctx_a.envelope.message_id, "demande_acceptee") for ctx_a, *_ in demandes}
     sent = Counter(str(m["Message-ID"]) for m in mails(lambda m: str(m["Message-ID"]) in ids))
     assert sent == dict.fromkeys(ids, 1)
+
+
+async def test_a_crash_before_the_index_entry_is_repaired_by_the_redelivery_without_a_second_mail(service: tuple[Runtime, Notifications]) -> None:
+    rt, notifications = service
+    ctx_a, acceptee, _ctx_o, _ouverture = demande_diverse()
+    mid = message_id_mail(ctx_a.envelope.message_id, "demande_acceptee")
+    index = rt.db[f"{INDEX_MAILS}_LUMEN"]
+
+    async def crash(message_id: str, state: dict[str, Any]) -> None:
+        raise ConnectionError("processus arrêté avant l'entrée d'index")
+
+    # The first handling stops right after the record and its announcement: the index write fails.
+    indexer = notifications.indexer_mail
+    notifications.indexer_mail = crash
+    try:
+        with pytest.raises(ConnectionError):
+            await handled(notifications, ctx_a, acceptee)
+    finally:
+        notifications.indexer_mail = indexer
+    record = await notifications.mails.collection_for(mid).find_one({"_id": mid})  # type: ignore[attr-defined]
+    assert record is not None and record["status"] == "sent" and not record["_outbox"]  # recorded, announced
+    assert await index.find_one({"_id": mid}) is None
+    assert mid not in {e["_id"] for e in await mails_du_fournisseur(rt.db, "LUMEN", acceptee.reference_affaire)}
+
+    # The message's offset was not committed: it is redelivered, finds its record sent and writes the entry.
+    before = commands(rt)
+    await handled(notifications, ctx_a, acceptee)
+    assert per_demand(before, commands(rt), 1) == {"find mails": 1, "update mails_par_fournisseur_<CODE>": 1}
+    entry = await index.find_one({"_id": mid})
+    assert entry is not None and (entry["status"], entry["fournisseur"], entry["reference_affaire"]) == ("sent", "LUMEN", acceptee.reference_affaire)
+    listed = await mails_du_fournisseur(rt.db, "LUMEN", acceptee.reference_affaire)
+    assert [(e["_id"], e["status"], e["recipients"]) for e in listed] == [(mid, "sent", record["recipients"])]
+    # Sent once: the SMTP sink holds one e-mail with its Message-ID.
+    assert len(mails(lambda m: str(m["Message-ID"]) == mid)) == 1

@@ -65,6 +65,10 @@ class Harness:
         self.suivis = Lus("suivi_affaires")
         self.relais = Relais()
         self.index: dict[str, dict[str, Any]] = {}
+        #: The next index write fails with this (a crash between the record's commit and its index entry).
+        self.panne_index: Exception | None = None
+        #: Per index write: (Message-ID, record there already, events published so far).
+        self.ordre: list[tuple[str, bool, int]] = []
         self.notifications = Notifications(
             self.kit,
             Settings(adresse_equipe_grd=GRD),
@@ -77,6 +81,11 @@ class Harness:
         )
 
     async def indexer(self, message_id: str, state: dict[str, Any]) -> None:
+        if self.panne_index is not None:
+            panne, self.panne_index = self.panne_index, None
+            raise panne
+        # Written after the record and its announcement (off the path to NotificationEnvoyee).
+        self.ordre.append((message_id, self.mails.state(message_id) is not None, len(self.kit.published)))
         self.index[message_id] = dict(state)
 
     def modeles(self) -> list[str]:
@@ -194,3 +203,37 @@ async def test_an_opening_after_the_affaire_s_appointment_decides_on_the_follow_
     assert h.suivis.state(REF) == {"type_affaire": "changement_fournisseur", "rdv_planifie": True, "jalons": []}
     await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
     assert h.modeles() == ["rdv_planifie"] and h.suivis.version(REF) == 2
+
+
+async def test_the_index_entry_is_written_after_the_record_and_its_announcement(h: Harness) -> None:
+    ctx = h.kit.context(accepte(), fournisseur="LUMEN")
+    await h.kit.deliver(h.notifications.handle, ctx)
+    assert h.ordre == [(message_id_mail(ctx.envelope.message_id, "demande_acceptee"), True, 1)]
+
+
+async def test_an_index_entry_missing_after_a_crash_is_written_again_by_the_redelivery_without_a_second_mail(h: Harness) -> None:
+    ctx = h.kit.context(accepte(), fournisseur="LUMEN")
+    mid = message_id_mail(ctx.envelope.message_id, "demande_acceptee")
+    h.panne_index = ConnectionError("processus arrêté")
+    with pytest.raises(ConnectionError):
+        await h.kit.deliver(h.notifications.handle, ctx)
+    record = h.mails.state(mid)
+    assert record is not None and record["status"] == "sent" and mid not in h.index
+    assert len(h.kit.payloads(NotificationEnvoyeeV1)) == 1  # announced before the index write
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    assert h.index[mid]["status"] == "sent" and h.index[mid]["fournisseur"] == "LUMEN"
+    assert [str(m["Message-ID"]) for m in h.relais.envoyes] == [mid] and len(h.kit.payloads(NotificationEnvoyeeV1)) == 1
+
+
+async def test_a_refused_mail_s_missing_index_entry_is_written_again_by_the_redelivery(h: Harness) -> None:
+    ctx = h.kit.context(accepte(), fournisseur="LUMEN")
+    mid = message_id_mail(ctx.envelope.message_id, "demande_acceptee")
+    h.relais.panne = SmtpRefus(550, "boîte inconnue")
+    h.panne_index = ConnectionError("processus arrêté")
+    with pytest.raises(ConnectionError):
+        await h.kit.deliver(h.notifications.handle, ctx)
+    h.relais.panne = None
+    assert mid not in h.index
+    await h.kit.deliver(h.notifications.handle, h.kit.redelivery(ctx))
+    assert h.index[mid]["status"] == "refused" and "550" in h.index[mid]["error"]
+    assert h.relais.envoyes == [] and h.kit.published == []
