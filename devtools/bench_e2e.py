@@ -83,6 +83,7 @@ def sink_name(message_id: str) -> str:
 PROBES_IN_FLIGHT = 8
 PROBE_MAX_PAUSE_S = 1.0
 
+
 @dataclass
 class Phase:
     """The numbers of one measured phase (times in seconds since the epoch, latencies in ms)."""
@@ -95,6 +96,8 @@ class Phase:
     probes: int = 0
     rate: float | None = None
     missing: Counter[str] = field(default_factory=Counter)
+    #: Publish → each effect (ms), over the demands that had it: where the time to the last effect goes.
+    per_effect: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
@@ -264,8 +267,11 @@ class Observer:
         """The phase's numbers from what was observed."""
         outcome, effect, last = [], [], Counter[str]()
         ends = []
+        per_effect: dict[str, list[float]] = {}
         for d in demands:
             times = self.times[d]
+            for name, at in times.items():
+                per_effect.setdefault(name, []).append((at - self.sent[d]) * 1000)
             if "outcome" in times:
                 outcome.append((times["outcome"] - self.sent[d]) * 1000)
             if self.done(d):
@@ -275,7 +281,7 @@ class Observer:
                 effect.append((end - self.sent[d]) * 1000)
         seconds = (max(ends) - t0) if len(ends) == len(demands) else float("nan")
         missing = Counter(e for d in demands if not self.done(d) for e in self.expected.get(d, EFFETS_ACCEPTEE) if e not in self.times[d])
-        return Phase(len(demands), seconds, outcome, effect, last, self.probes, rate, missing)
+        return Phase(len(demands), seconds, outcome, effect, last, self.probes, rate, missing, per_effect)
 
 
 def mixed_demands(count: int, pds_count: int) -> list[tuple[Any, str, str]]:
@@ -619,6 +625,16 @@ def report(args: argparse.Namespace, serial: Phase, serial_usage: Usage, relay: 
         lasts = ", ".join(f"{k} {v * 100 / max(1, ph.complete):.0f}%" for k, v in ph.last.most_common(3))
         cells = [f"{percentile(o, q):.1f}" for q in (50, 95, 99)] + [f"{percentile(e, q):.1f}" for q in (50, 95, 99)]
         t.add_row(label, rate, f"{ph.complete}/{ph.demands}", *cells, lasts, f"{ph.probes / max(1, ph.demands):.2f}")
+    console.print(t)
+
+    t = Table(title="Half load: publish → each effect, p50 / p99 (ms); the follow-up is probed, an upper bound")
+    t.add_column("system", justify="left")
+    for name in EFFETS_ACCEPTEE:
+        t.add_column(name, justify="right")
+    for label, ph in (("platform", ours.half), ("competent relay", relay.half)):
+        if ph is not None:
+            cells = [f"{percentile(v, 50):.0f} / {percentile(v, 99):.0f}" if (v := ph.per_effect.get(e)) else "-" for e in EFFETS_ACCEPTEE]
+            t.add_row(label, *cells)
     console.print(t)
 
     t = Table(title="Per process during the max-rate phase (CPU seconds, ms of CPU per demand, peak RSS)")

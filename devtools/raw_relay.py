@@ -13,7 +13,7 @@ réclamation costs in the platform, done by hand:
   follow-up document.
 
 Competent means what our runtime does for the same guarantees: one task per partition (partitions concurrently,
-each in offset order), an idempotent acks=all producer with linger_ms=1 whose acknowledgement is awaited before the
+each in offset order), an idempotent acks=all producer with linger_ms=0 (as the platform) whose acknowledgement is awaited before the
 outbox is cleared, offsets committed explicitly for handled records only, in batches (50 records or 0.5 s).
 Idempotence comes from unique `_id`s (a redelivered record hits a duplicate key and republishes what its document
 still holds), so the platform's idempotence reads (refusal check, "e-mail already sent?", follow-up read) are not
@@ -381,7 +381,7 @@ class Commands(monitoring.CommandListener):
 async def serve(stage: str, run: str, pds_db: str, pds_partitions: int, stats: Path | None) -> None:
     """Run one stage until SIGTERM; then write its store command counts to `stats` (JSON)."""
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=1, **kafka_options())
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0, **kafka_options())
     await producer.start()
     commands = Commands()
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(os.environ["MONGODB_URL"], retryWrites=False, tz_aware=True, event_listeners=[commands])

@@ -181,6 +181,11 @@ def salvage_envelope(body: bytes) -> Envelope | None:
     )
 
 
+async def _raw_body(msg: Any) -> Any:
+    """faststream decoder: the message body, undecoded."""
+    return msg.body
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Hands partition revocations to the consumer before Kafka gives the partitions to another member."""
 
@@ -258,6 +263,9 @@ class Consumer:
             auto_offset_reset=self.runtime.settings.consumer_offset_reset,
             max_poll_interval_ms=10 * 60 * 1000,
             listener=_Rebalance(self),
+            # The record's bytes as they are: the lane parses the envelope itself, so faststream's JSON decode of
+            # every record would be thrown away.
+            decoder=_raw_body,
             title=self.group_id,
             description=f"Handles {', '.join(sorted(m.__name__ for m in self.handlers))}",
         )

@@ -49,7 +49,7 @@ class Producer:
             **kafka_options(),
             acks="all",
             enable_idempotence=True,
-            linger_ms=1,
+            linger_ms=0,  # no wait for more records: a handler sends its events at once and awaits them
             request_timeout_ms=15000,
             max_request_size=self.max_request_size,
         )

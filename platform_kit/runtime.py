@@ -50,11 +50,12 @@ class Runtime:
             bootstrap_list(settings.kafka_bootstrap_servers),
             acks="all",
             enable_idempotence=True,
-            linger_ms=1,
+            linger_ms=0,  # no wait for more records: a handler sends its events at once and awaits them
             client_id=f"grd-{settings.service_name}",
             request_timeout_ms=15000,
             logger=logging.getLogger(f"faststream.{settings.service_name}"),
-            security=faststream_security(), allow_auto_create_topics=False,  # topics come from infra/up.sh; services may not create any
+            security=faststream_security(),
+            allow_auto_create_topics=False,  # topics come from infra/up.sh; services may not create any
         )
         self.auth = authenticator_from_settings(settings.api_accounts)
         self.mongo = make_client(settings.mongodb_url, [CommandCounter(self._count_store_command)])
