@@ -9,6 +9,12 @@ The topics are read by taps, not by the kit's Consumer:
   dead-letter topic, forever, and those on the outcomes and affaire events would copy the dead letters of the
   services that own these flows (notifications, contrats). An unreadable outcome or affaire event is skipped here
   (logged); an unreadable demand is counted (under its place in the log).
+
+A tap's fetch waits for `tap_fetch_min_bytes` or `tap_fetch_max_wait_ms` (64 KiB, 250 ms), whichever comes first, where
+aiokafka's default answers as soon as one record is there: at low load the taps then wake a few times a second instead
+of with every record, i.e. not at the moment the demand's next hops handle it. Nothing here depends on when a record is
+read: the counts, the latencies and the affaires' times come from the events' `occurred_at` (or the record's
+timestamp), so a figure only shows up at most that wait later.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from platform_kit.messaging import HandlerContext
 from platform_kit.runtime import Runtime
 from services.supervision.domain import A_TRAITER
 from services.supervision.metrics import SupervisionMetrics
+from services.supervision.settings import Settings
 from services.supervision.store import SupervisionStore
 
 log = logging.getLogger(__name__)
@@ -46,26 +53,36 @@ EventHandler = Callable[[HandlerContext, Any], Awaitable[None]]
 class Tap:
     """A plain consumer group over one topic: each batch's records handled concurrently (the store group-commits their
     writes), then the batch committed. A batch whose handling meets a store or broker outage is handled again, whole
-    and in order, once it is over (the writes are idempotent); another failure restarts the tap from its last commit."""
+    and in order, once it is over (the writes are idempotent); another failure restarts the tap from its last commit.
 
-    def __init__(self, rt: Runtime, name: str, topic: str, handler: RecordHandler) -> None:
+    Its fetches wait for `fetch_min_bytes` or `fetch_max_wait_ms`, whichever comes first (see the module)."""
+
+    def __init__(self, rt: Runtime, name: str, topic: str, handler: RecordHandler, *, fetch_min_bytes: int, fetch_max_wait_ms: int) -> None:
         self.rt = rt
         self.group_id = f"{rt.settings.service_name}.{name}"
         self.topic = topic
         self.handler = handler
+        self.fetch_min_bytes = fetch_min_bytes
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+
+    def consumer(self) -> AIOKafkaConsumer:
+        """The tap's consumer (not started): its group, offsets committed by the tap, fetches that wait (see the module)."""
+        return AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.rt.settings.kafka_bootstrap_servers,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self.rt.settings.consumer_offset_reset,
+            client_id=f"grd-{self.group_id}",
+            fetch_min_bytes=self.fetch_min_bytes,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+            **kafka_options(),
+        )
 
     async def run(self) -> None:
         """Consume until cancelled; reconnects after a broker outage."""
         while True:
-            consumer = AIOKafkaConsumer(
-                self.topic,
-                bootstrap_servers=self.rt.settings.kafka_bootstrap_servers,
-                group_id=self.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset=self.rt.settings.consumer_offset_reset,
-                client_id=f"grd-{self.group_id}",
-                **kafka_options(),
-            )
+            consumer = self.consumer()
             try:
                 await consumer.start()
                 while True:
@@ -114,18 +131,24 @@ class Alimentation:
         self.metrics = metrics
         # The last outcomes this instance counted, newest first (kept in memory: a restart starts it afresh).
         self.dernieres: deque[dict[str, Any]] = deque(maxlen=DERNIERES)
+        self.taps: list[Tap] = []  # built by register()
 
     def register(self) -> None:
         """Start the taps with the runtime's background jobs (groups `<service>.resultats`, `.affaires`, `.demandes`,
         `.lettres_mortes`: the first two are the names the kit's consumers had, so their committed offsets carry on)."""
+        settings = self.rt.settings
+        if not isinstance(settings, Settings):  # create_app builds the runtime from the supervision's settings
+            raise TypeError("the supervision's taps are configured by services.supervision.settings.Settings")
         resultats = self._evenements("resultats", {DemandeAccepteeV1: self.acceptee, DemandeRefuseeV1: self.refusee})
         affaires = self._evenements("affaires", {AffaireStatutChangeV1: self.affaire})
-        for tap in (
-            Tap(self.rt, "resultats", DEMANDES_RESULTATS.name, resultats),
-            Tap(self.rt, "affaires", AFFAIRES_EVENEMENTS.name, affaires),
-            Tap(self.rt, "demandes", DEMANDES.name, self.demande),
-            Tap(self.rt, "lettres_mortes", DLQ.name, self.lettre_morte),
+        for nom, topic, handler in (
+            ("resultats", DEMANDES_RESULTATS.name, resultats),
+            ("affaires", AFFAIRES_EVENEMENTS.name, affaires),
+            ("demandes", DEMANDES.name, self.demande),
+            ("lettres_mortes", DLQ.name, self.lettre_morte),
         ):
+            tap = Tap(self.rt, nom, topic, handler, fetch_min_bytes=settings.tap_fetch_min_bytes, fetch_max_wait_ms=settings.tap_fetch_max_wait_ms)
+            self.taps.append(tap)
             self.rt.background.append(tap.run)
         self.rt.shutdown_hooks.append(self.store.fermer)
 

@@ -27,6 +27,18 @@ class Settings(KitSettings):
     )
     smtp_port: int = Field(default=1025, validation_alias=AliasChoices("smtp_port", "SMTP_PORT"), description="SMTP relay port.")
     sonde_intervalle_s: float = Field(default=5.0, gt=0, description="How often health, /metrics and consumer offsets are polled.")
+    tap_fetch_min_bytes: int = Field(
+        default=65_536,
+        ge=1,
+        description="Bytes a tap's fetch waits for before the broker answers (or `tap_fetch_max_wait_ms`, whichever first).",
+    )
+    tap_fetch_max_wait_ms: int = Field(
+        default=250,
+        ge=1,
+        le=10_000,
+        description="Longest a tap's fetch waits for `tap_fetch_min_bytes`: a figure shows up at most this much later, "
+        "and the taps do not wake on every record.",
+    )
     rafraichissement_s: float = Field(default=5.0, gt=0, description="How often the page refreshes itself.")
     fenetre_minutes: int = Field(default=60, ge=1, le=1440, description="Minutes of flow shown (per-minute counts, percentiles).")
     retention_heures: float = Field(default=24.0, gt=0, description="Hours of flow counts and demand timestamps kept.")

@@ -22,6 +22,7 @@ from platform_kit.clock import aujourdhui_reel
 from platform_kit.messaging import dead_letter_headers
 from platform_kit.runtime import Runtime
 from services.supervision.app import create_app
+from services.supervision.handlers import Tap
 from services.supervision.settings import Settings
 from services.supervision.store import SupervisionStore
 from tests.support import Bus, mongodb_url, read_topic, unique_db
@@ -52,6 +53,8 @@ async def supervision() -> AsyncIterator[Supervision]:
         database=unique_db("grd_supervision"),
         services="absent=http://127.0.0.1:9",
         sonde_intervalle_s=0.5,
+        tap_fetch_min_bytes=65_536,  # the defaults, stated: the taps under test wait for their fetches
+        tap_fetch_max_wait_ms=250,
     )
     app = create_app(settings)
     rt: Runtime = app.state.runtime
@@ -180,6 +183,51 @@ async def test_a_demand_and_its_outcome_are_counted_once_with_their_latency(supe
     assert flux["latences_mesurees"] >= 1 and flux["latence_s"]["p99"] is not None
     doc = await supervision.store.demande(str(demande.message_id))
     assert doc is not None and doc["code"] == code and doc["acceptee"] is False
+
+
+async def test_taps_that_wait_for_their_fetches_count_a_few_demands_promptly_with_their_events_latency(supervision: Supervision, bus: Bus) -> None:
+    """A handful of demands (far below the fetch's 64 KiB): each fetch is answered after its 250 ms wait, and every
+    demand is still counted within seconds, once, with the latency of its events (not of when the tap read them)."""
+    taps = [getattr(job, "__self__", None) for job in supervision.rt.background]
+    consumers = [tap.consumer() for tap in taps if isinstance(tap, Tap)]
+    assert len(consumers) == 4 and all((c._fetch_min_bytes, c._fetch_max_wait_ms) == (65_536, 250) for c in consumers)
+    for consumer in consumers:
+        await consumer.stop()  # built to be inspected, never started
+
+    code = f"CODE_ATTENTE_{uuid.uuid4().hex[:8].upper()}"
+    debut = datetime.now(UTC) - timedelta(seconds=5)
+    demandes = []
+    for j in range(5):
+        pds = f"ATT{uuid.uuid4().hex[:10].upper()}"
+        diverse = DemandeDiverseV1(pds=pds, sous_type="Autre", observations="Attente.", date_souhaitee=aujourdhui_reel() + timedelta(days=3))
+        demande = new_envelope(diverse, key=pds, fournisseur="LUMEN", occurred_at=debut + timedelta(milliseconds=100 * j))
+        refus = DemandeRefuseeV1(
+            demande_message_id=demande.message_id, demande_type=demande.type, pds=pds, code=code, message="refus de test", etape="referentiel"
+        )
+        issue = new_envelope(
+            refus, key=pds, fournisseur="LUMEN", correlation_id=demande.message_id, occurred_at=demande.occurred_at + timedelta(seconds=1.5)
+        )
+        await bus.send_envelope(demande, DEMANDES.name)
+        await bus.send_envelope(issue, DEMANDES_RESULTATS.name)
+        demandes.append(str(demande.message_id))
+    envoye = asyncio.get_running_loop().time()
+
+    async def counted() -> dict[str, Any] | None:
+        flux = await get(supervision, "/api/flux")
+        docs = [await supervision.store.demande(d) for d in demandes]
+        complets = all(doc and doc.get("recue_a") and doc.get("code") == code for doc in docs)
+        return flux if complets and {c["code"]: c["nombre"] for c in flux["codes"]}.get(code) == len(demandes) else None
+
+    flux = await eventually(counted, f"{len(demandes)} refusals {code} counted", timeout=10)
+    print(f"\n{len(demandes)} demands and outcomes counted {asyncio.get_running_loop().time() - envoye:.2f} s after their publication")
+    recents = {d["demande"]: d for d in flux["dernieres"]}
+    assert set(demandes) <= set(recents)
+    # The latency is that of the events' occurred_at, whenever the taps read them (None: the outcome was read first,
+    # the demand's handler counted the latency then).
+    assert all(recents[d]["latence_s"] in (1.5, None) for d in demandes)
+    debut_minute = debut.replace(second=0, microsecond=0)
+    buckets = await supervision.store.buckets(debut_minute)
+    assert sum(b.get("codes", {}).get(code, 0) for b in buckets) == len(demandes)
 
 
 async def test_an_open_changement_de_fournisseur_past_21_days_is_late_until_it_ends(supervision: Supervision, bus: Bus) -> None:

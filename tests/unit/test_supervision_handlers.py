@@ -22,6 +22,7 @@ from platform_kit.testing import MemoryKit
 from services.supervision.domain import A_TRAITER
 from services.supervision.handlers import Alimentation, Tap
 from services.supervision.metrics import SupervisionMetrics
+from services.supervision.settings import Settings
 from services.supervision.store import SupervisionStore, plier_affaires, termine
 from services.supervision.upkeep import Purge
 
@@ -53,6 +54,9 @@ class _Store:
 
     async def purger(self, avant: datetime) -> None:
         self.appels.append(("purger", (avant,)))
+
+    async def fermer(self) -> None:
+        self.appels.append(("fermer", ()))
 
 
 def _rt() -> Runtime:
@@ -188,7 +192,7 @@ async def test_a_tap_handles_a_batch_at_once_and_again_whole_and_in_order_after_
             raise pannes.pop()
 
     records = [ConsumerRecord("t", 0, i, 0, 0, None, b"", None, 0, 0, []) for i in range(4)]
-    await Tap(_rt(), "essai", "t", handler)._handle(records)
+    await Tap(_rt(), "essai", "t", handler, fetch_min_bytes=1, fetch_max_wait_ms=0)._handle(records)
     assert vus == [0, 1, 2, 3, 0, 1, 2, 3] and ensemble == 4
 
 
@@ -203,5 +207,31 @@ async def test_a_tap_raises_a_failure_that_is_not_an_outage_once_every_record_of
 
     records = [ConsumerRecord("t", 0, i, 0, 0, None, b"", None, 0, 0, []) for i in range(3)]
     with pytest.raises(ValueError):
-        await Tap(_rt(), "essai", "t", handler)._handle(records)
+        await Tap(_rt(), "essai", "t", handler, fetch_min_bytes=1, fetch_max_wait_ms=0)._handle(records)
     assert fini == [1, 2]
+
+
+async def test_the_taps_fetch_with_the_configured_wait_and_size() -> None:
+    """Each tap's consumer waits for the configured bytes or time before the broker answers (not one record)."""
+    settings = Settings(service_name="supervision", tap_fetch_min_bytes=32_768, tap_fetch_max_wait_ms=400)
+    rt = cast(Runtime, SimpleNamespace(settings=settings, background=[], shutdown_hooks=[]))
+    alimentation = Alimentation(rt, cast(SupervisionStore, _Store()), SupervisionMetrics(CollectorRegistry()))
+    alimentation.register()
+    assert [tap.group_id for tap in alimentation.taps] == [f"supervision.{n}" for n in ("resultats", "affaires", "demandes", "lettres_mortes")]
+    assert rt.background == [tap.run for tap in alimentation.taps]
+    for tap in alimentation.taps:
+        consumer = tap.consumer()  # built, not started: no broker needed
+        assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (32_768, 400)
+        assert consumer._enable_auto_commit is False
+        await consumer.stop()
+
+
+def test_the_tap_fetch_settings_have_documented_defaults_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaut = Settings()
+    assert (defaut.tap_fetch_min_bytes, defaut.tap_fetch_max_wait_ms) == (65_536, 250)
+    monkeypatch.setenv("SUPERVISION_TAP_FETCH_MIN_BYTES", "1")
+    monkeypatch.setenv("SUPERVISION_TAP_FETCH_MAX_WAIT_MS", "500")
+    assert (Settings().tap_fetch_min_bytes, Settings().tap_fetch_max_wait_ms) == (1, 500)  # aiokafka's defaults: a fetch per record
+    for taille, attente in ((0, 250), (65_536, 0), (65_536, 60_000)):
+        with pytest.raises(ValueError):
+            Settings(tap_fetch_min_bytes=taille, tap_fetch_max_wait_ms=attente)
