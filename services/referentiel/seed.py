@@ -8,7 +8,6 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
@@ -23,6 +22,8 @@ from services.referentiel.settings import Settings
 from services.referentiel.store import PERIMETRES
 
 LOT = 5000
+#: Points built and inserted at a time.
+TRANCHE = 25_000
 
 
 def document_pds(p: PdsGen, mois: int) -> State:
@@ -104,57 +105,66 @@ async def _inserer(collection: AsyncCollection[dict[str, Any]], docs: list[dict[
 async def _completer_adresses(collection: AsyncCollection[dict[str, Any]], deja: list[dict[str, Any]]) -> None:
     """Give addresses already indexed the entries of their PDS they lack; the entries there (live or seeded) win.
 
-    Documents are selected by _id (the store's primary key), never read by `$in` (FerretDB scans the collection for
-    that). First one update per address, applied only when none of its new PDS is there yet (a first seed of these
-    points: an address doc is rewritten once, not once per PDS); if some address had some of them (a rerun), the
-    remaining entries go one `$set` per PDS, each only where that entry is absent.
+    One update per address, selected by _id (the store's primary key; never a read by `$in`, which FerretDB runs as
+    a scan of the collection), applied only when none of its new entries is there: the document is rewritten once
+    whatever the number of PDS added. When it does not apply (some entries are there already: a rerun; or another
+    writer changed the document in between), the entries still absent are read and the update is tried again.
     """
-    par_adresse = [
-        UpdateOne({"_id": d["_id"], **{f"pds.{r}": {"$exists": False} for r in d["pds"]}}, {"$set": {f"pds.{r}": e for r, e in d["pds"].items()}})
-        for d in deja
-    ]
-    appliques = 0
-    for i in range(0, len(par_adresse), LOT):
-        appliques += (await collection.bulk_write(par_adresse[i : i + LOT], ordered=False)).matched_count
-    if appliques == len(par_adresse):
-        return
-    par_pds = [UpdateOne({"_id": d["_id"], f"pds.{r}": {"$exists": False}}, {"$set": {f"pds.{r}": e}}) for d in deja for r, e in d["pds"].items()]
-    for i in range(0, len(par_pds), LOT):
-        await collection.bulk_write(par_pds[i : i + LOT], ordered=False)
+    for d in deja:
+        entrees: dict[str, Any] = d["pds"]
+        while entrees:
+            filtre = {"_id": d["_id"], **{f"pds.{r}": {"$exists": False} for r in entrees}}
+            if (await collection.update_one(filtre, {"$set": {f"pds.{r}": e for r, e in entrees.items()}})).matched_count:
+                break
+            actuel = await collection.find_one({"_id": d["_id"]}, {"pds": 1})
+            if actuel is None:  # removed meanwhile: put the entries back
+                await collection.update_one({"_id": d["_id"]}, {"$set": {f"pds.{r}": e for r, e in entrees.items()}}, upsert=True)
+                break
+            entrees = {r: e for r, e in entrees.items() if r not in actuel.get("pds", {})}
 
 
 async def seed(settings: Settings, count: int, start: int = 1) -> dict[str, int]:
-    """Load points start..start+count-1 into the PDS partitions and the address index; idempotent."""
+    """Load points start..start+count-1 into the PDS partitions, the perimeters and the address index; idempotent.
+
+    The points go in tranches of `TRANCHE` (documents built, inserted, dropped: memory stays bounded), the address
+    index once at the end: an address gathers points from everywhere in the range (the generator's 8,400 addresses
+    repeat every 8,400 points), and an address document rewritten once per tranche was most of the store's work when
+    seeding 1,000,000 PDS.
+    """
     client = make_client(settings.mongodb_url)
     db = client[settings.database_name]
     n = settings.partitions
-    pds: dict[int, list[dict[str, Any]]] = defaultdict(list)
     index: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for p in generate_many(count, start):
-        state = document_pds(p, settings.mois_consommations)
-        index[state["adresse_cle"]][p.reference] = entree_index(state)
-        pds[partition_of(p.reference, n)].append({"_id": p.reference, **state, "_v": 1, "_inbox": [], "_outbox": {}, "_pending": False})
-    perimetres: dict[str, dict[str, Any]] = defaultdict(dict)
-    for p in generate_many(count, start):
-        for fournisseur, entree in entrees_perimetre(document_pds(p, settings.mois_consommations)).items():
-            perimetres[fournisseur][p.reference] = entree
-    adresses: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for cle, entrees in index.items():
-        adresses[partition_of(cle, n)].append({"_id": cle, "pds": entrees})
+    index_perimetres = SupplierIndex(db, PERIMETRES)
     presents = 0
     try:
-        for num, docs in pds.items():
-            # An existing PDS is kept as it is: live changes win over the seed.
-            presents += len(await _inserer(db[partition_name("pds", num, n)], docs))
-        for num, docs in adresses.items():
-            collection = db[partition_name("adresses", num, n)]
-            deja = await _inserer(collection, docs)
-            if deja:
-                await _completer_adresses(collection, deja)
-        # Perimeter entries are set only where absent: live changes win over the seed.
-        index_perimetres = SupplierIndex(db, PERIMETRES)
-        for fournisseur, entrees in perimetres.items():
-            await index_perimetres.add_missing(fournisseur, entrees)
+        for debut in range(start, start + count, TRANCHE):
+            pds: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            perimetres: dict[str, dict[str, Any]] = defaultdict(dict)
+            for p in generate_many(min(TRANCHE, start + count - debut), debut):
+                state = document_pds(p, settings.mois_consommations)
+                index[state["adresse_cle"]][p.reference] = entree_index(state)
+                for fournisseur, entree in entrees_perimetre(state).items():
+                    perimetres[fournisseur][p.reference] = entree
+                pds[partition_of(p.reference, n)].append({"_id": p.reference, **state, "_v": 1, "_inbox": [], "_outbox": {}, "_pending": False})
+            for num, docs in pds.items():
+                # An existing PDS is kept as it is: live changes win over the seed.
+                presents += len(await _inserer(db[partition_name("pds", num, n)], docs))
+            # Perimeter entries are set only where absent: live changes win over the seed.
+            for fournisseur, entrees in perimetres.items():
+                await index_perimetres.add_missing(fournisseur, entrees)
+        adresses: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for cle, entrees in index.items():
+            adresses[partition_of(cle, n)].append({"_id": cle, "pds": entrees})
+        concurrence = asyncio.Semaphore(4)
+
+        async def indexer(num: int, docs: list[dict[str, Any]]) -> None:
+            async with concurrence:
+                collection = db[partition_name("adresses", num, n)]
+                await _completer_adresses(collection, await _inserer(collection, docs))
+
+        # Partitions concurrently (the store spreads them over its cores), each one's documents in turn.
+        await asyncio.gather(*(indexer(num, docs) for num, docs in adresses.items()))
     finally:
         await client.close()
     return {"pds_inseres": count - presents, "adresses": len(index)}
