@@ -191,7 +191,10 @@ class Observer:
                         accepted = env["type"] == "DemandeAcceptee"
                         self.expected[demand] = EFFETS_ACCEPTEE if accepted else EFFETS_REFUSEE
                         self._effect(demand, "outcome", now)
-                        self.refs[demand] = env["payload"].get("reference_affaire")
+                        ref = self.refs[demand] = env["payload"].get("reference_affaire")
+                        if ref and "sent" in self.times[demand]:
+                            # Its "sent" event was read first (another topic, fetched earlier): probe from here.
+                            self._spawn(self._probe(demand, ref))
                         name = sink_name(s.mail_id(env))
                         if name in self.mail_seen:
                             self._effect(demand, "mail", self.mail_seen.pop(name))
@@ -201,6 +204,8 @@ class Observer:
                         self._effect(demand, "opening", now)
                     elif r.topic == s.sent_topic and env["payload"].get("modele") in ("demande_acceptee", "demande_refusee"):
                         self._effect(demand, "sent", now)
+                        # The follow-up is probed once the affaire's reference is known: here, or when the outcome
+                        # comes (topics are fetched independently: a "sent" can be read before its outcome).
                         ref = self.refs.get(demand)
                         if ref:
                             self._spawn(self._probe(demand, ref))
