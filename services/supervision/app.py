@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = SupervisionMetrics(rt.metrics.registry)
     store = SupervisionStore(rt.db)
     alimentation = Alimentation(rt, store, metrics)
-    alimentation.register()
+    alimentation.register(settings)
     sondes = Sondes(rt, settings, metrics)
     # Neither job needs the broker: the probes report a Kafka outage, the purge touches the store only.
     rt.every("sondes", settings.sonde_intervalle_s, sondes.sonder_une_fois, needs_broker=False)

@@ -133,12 +133,9 @@ class Alimentation:
         self.dernieres: deque[dict[str, Any]] = deque(maxlen=DERNIERES)
         self.taps: list[Tap] = []  # built by register()
 
-    def register(self) -> None:
+    def register(self, settings: Settings) -> None:
         """Start the taps with the runtime's background jobs (groups `<service>.resultats`, `.affaires`, `.demandes`,
         `.lettres_mortes`: the first two are the names the kit's consumers had, so their committed offsets carry on)."""
-        settings = self.rt.settings
-        if not isinstance(settings, Settings):  # create_app builds the runtime from the supervision's settings
-            raise TypeError("the supervision's taps are configured by services.supervision.settings.Settings")
         resultats = self._evenements("resultats", {DemandeAccepteeV1: self.acceptee, DemandeRefuseeV1: self.refusee})
         affaires = self._evenements("affaires", {AffaireStatutChangeV1: self.affaire})
         for nom, topic, handler in (

@@ -216,7 +216,7 @@ async def test_the_taps_fetch_with_the_configured_wait_and_size() -> None:
     settings = Settings(service_name="supervision", tap_fetch_min_bytes=32_768, tap_fetch_max_wait_ms=400)
     rt = cast(Runtime, SimpleNamespace(settings=settings, background=[], shutdown_hooks=[]))
     alimentation = Alimentation(rt, cast(SupervisionStore, _Store()), SupervisionMetrics(CollectorRegistry()))
-    alimentation.register()
+    alimentation.register(settings)
     assert [tap.group_id for tap in alimentation.taps] == [f"supervision.{n}" for n in ("resultats", "affaires", "demandes", "lettres_mortes")]
     assert rt.background == [tap.run for tap in alimentation.taps]
     for tap in alimentation.taps:
