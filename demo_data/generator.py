@@ -81,6 +81,8 @@ COMMUNES = (
 )
 PUISSANCES_C5 = (3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 24.0, 36.0)
 TODAY_ANCHOR = date(2026, 11, 1)
+#: Points per block of addresses (see `generate`): three rounds of the 8,400 (numero, voie, commune) combinations.
+BLOC_ADRESSES = 25_200
 
 
 def pds_reference(i: int) -> str:
@@ -134,7 +136,9 @@ def generate(i: int) -> PdsGen:
     rng = random.Random(i * 7919 + 17)
     cp, commune = COMMUNES[i % len(COMMUNES)]
     adresse = {
-        "numero": str(1 + (i // len(COMMUNES)) % 150),
+        # The first 25,200 points use 8,400 addresses (1 to 3 points each); each next block of 25,200 has its own
+        # house numbers, so an address never holds more than 3 points, at 1,000,000 points as at 10,000.
+        "numero": str(1 + (i // len(COMMUNES)) % 150 + 150 * (i // BLOC_ADRESSES)),
         "voie": VOIES[(i // 7) % len(VOIES)],
         "code_postal": cp,
         "commune": commune,

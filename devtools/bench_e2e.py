@@ -715,7 +715,7 @@ def main() -> None:
     parser.add_argument("--no-half", dest="half", action="store_false", help="skip the half-rate phases")
     parser.add_argument("--keep", action="store_true", help="keep the run's databases (dropped by default)")
     parser.add_argument("--seed-only", action="store_true", help="seed, keep the databases, print the run id for --reuse, stop")
-    parser.add_argument("--reuse", metavar="RUN_ID", help="use the databases a --keep run seeded (skips seeding; same --pds and --partitions)")
+    parser.add_argument("--reuse", metavar="RUN_ID", help="reuse (and keep) the databases of a --seed-only or --keep run (same --pds, --partitions)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-latest.txt")
     args = parser.parse_args()
     run_id = args.reuse or f"bench{uuid.uuid4().hex[:6]}"
@@ -751,7 +751,7 @@ def main() -> None:
         finally:
             platform.stop()
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:  # a reused run's databases stay for the next run
             drop_databases(run_id)
     console = Console(record=True, width=200)
     report(args, serial, serial_usage, relay, ours, console)

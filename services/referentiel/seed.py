@@ -127,9 +127,9 @@ async def seed(settings: Settings, count: int, start: int = 1) -> dict[str, int]
     """Load points start..start+count-1 into the PDS partitions, the perimeters and the address index; idempotent.
 
     The points go in tranches of `TRANCHE` (documents built, inserted, dropped: memory stays bounded), the address
-    index once at the end: an address gathers points from everywhere in the range (the generator's 8,400 addresses
-    repeat every 8,400 points), and an address document rewritten once per tranche was most of the store's work when
-    seeding 1,000,000 PDS.
+    index once at the end: an address gathers points from up to three places in the range (the generator's addresses
+    repeat every 8,400 points within a block of 25,200), and an address document rewritten once per tranche was most
+    of the store's work when seeding 1,000,000 PDS (when the generator's 8,400 addresses held ~120 points each).
     """
     client = make_client(settings.mongodb_url)
     db = client[settings.database_name]
