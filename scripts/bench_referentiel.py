@@ -56,7 +56,7 @@ async def _mesurer(nom: str, n: int, appel: Callable[[int], Awaitable[None]]) ->
     return nom, p50, p99, pmax
 
 
-async def main(count: int, requetes: int, database: str, partitions: int, drop: bool = False) -> None:
+async def main(count: int, requetes: int, database: str, partitions: int, drop: bool = False, graine: int = 42) -> None:
     """Seed if needed, then run the scenarios and print p50/p99."""
     # The in-process app takes the published demo accounts (the suppliers' secrets above); a service refuses to start
     # without accounts otherwise.
@@ -75,7 +75,7 @@ async def main(count: int, requetes: int, database: str, partitions: int, drop: 
             inseres += (await seed(settings, min(TRANCHE, count - premier + 1), premier))["pds_inseres"]
             print(f"seed : {premier + min(TRANCHE, count - premier + 1) - 1}/{count} PDS ({time.perf_counter() - debut:.0f} s)", flush=True)
         print(f"seed : {inseres} PDS en {time.perf_counter() - debut:.1f} s")
-    rng = random.Random(42)
+    rng = random.Random(graine)
     points = [generate(rng.randint(1, count)) for _ in range(requetes)]
     app = create_app(settings)
     # The app logs every request at INFO through httpx: thousands of lines that would bury the results.
@@ -122,5 +122,6 @@ if __name__ == "__main__":
     parser.add_argument("--database", default="grd_referentiel_bench")
     parser.add_argument("--partitions", type=int, default=Settings().partitions, help="Must match the seeded database.")
     parser.add_argument("--drop", action="store_true", help="Drop the bench database at the end.")
+    parser.add_argument("--seed", type=int, default=42, help="Seed of the random points requested (another seed: other points).")
     args = parser.parse_args()
-    asyncio.run(main(args.count, args.requests, args.database, args.partitions, args.drop))
+    asyncio.run(main(args.count, args.requests, args.database, args.partitions, args.drop, args.seed))
