@@ -709,7 +709,7 @@ def main() -> None:
     parser.add_argument("--demands", type=int, default=5000)
     parser.add_argument("--pds", type=int, default=100_000)
     parser.add_argument("--timeout", type=float, default=900)
-    parser.add_argument("--partitions", type=int, default=256, help="collections per partitioned store")
+    parser.add_argument("--partitions", type=int, default=64, help="collections per partitioned store (the services' default)")
     parser.add_argument("--inbox-partitions", type=int, default=32, help="collections of each service's inbox")
     parser.add_argument("--start-timeout", type=float, default=300, help="seconds each service may take to be healthy")
     parser.add_argument("--no-half", dest="half", action="store_false", help="skip the half-rate phases")
