@@ -31,7 +31,7 @@ from services.referentiel.settings import Settings
 SECRETS = {f.code: f.secret_demo for f in FOURNISSEURS}
 #: PDS seeded per call of the référentiel's seed (which builds them 25,000 at a time and holds only their address
 #: index entries until it writes the index at the end of the call: one rewrite of each address document per call).
-TRANCHE = 252_000  # ten blocks of the generator's addresses: an address document is written by one call only
+TRANCHE = 252_000  # ten blocks of the generator's addresses: a call rewrites almost no address document of another
 
 
 def _auth(code: str) -> dict[str, str]:
