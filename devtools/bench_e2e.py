@@ -191,10 +191,8 @@ class Observer:
                         accepted = env["type"] == "DemandeAcceptee"
                         self.expected[demand] = EFFETS_ACCEPTEE if accepted else EFFETS_REFUSEE
                         self._effect(demand, "outcome", now)
-                        ref = self.refs[demand] = env["payload"].get("reference_affaire")
-                        if ref and "sent" in self.times[demand]:
-                            # Its "sent" event was read first (another topic, fetched earlier): probe from here.
-                            self._spawn(self._probe(demand, ref))
+                        self.refs[demand] = env["payload"].get("reference_affaire")
+                        self._probe_when_ready(demand)
                         name = sink_name(s.mail_id(env))
                         if name in self.mail_seen:
                             self._effect(demand, "mail", self.mail_seen.pop(name))
@@ -204,11 +202,14 @@ class Observer:
                         self._effect(demand, "opening", now)
                     elif r.topic == s.sent_topic and env["payload"].get("modele") in ("demande_acceptee", "demande_refusee"):
                         self._effect(demand, "sent", now)
-                        # The follow-up is probed once the affaire's reference is known: here, or when the outcome
-                        # comes (topics are fetched independently: a "sent" can be read before its outcome).
-                        ref = self.refs.get(demand)
-                        if ref:
-                            self._spawn(self._probe(demand, ref))
+                        self._probe_when_ready(demand)
+
+    def _probe_when_ready(self, demand: str) -> None:
+        """Start probing the follow-up once both the affaire's reference (from the outcome) and the e-mail-sent event
+        are in: topics are fetched independently, so either may be read first; whichever comes second starts it."""
+        ref = self.refs.get(demand)
+        if ref and "sent" in self.times[demand]:
+            self._spawn(self._probe(demand, ref))
 
     async def _probe(self, demand: str, ref: str) -> None:
         # The follow-up document's write time is not recorded anywhere: it is probed by _id once the e-mail is

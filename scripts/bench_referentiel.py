@@ -29,9 +29,9 @@ from services.referentiel.seed import seed
 from services.referentiel.settings import Settings
 
 SECRETS = {f.code: f.secret_demo for f in FOURNISSEURS}
-#: PDS seeded per call of the référentiel's seed (which builds them 25,000 at a time and holds only their address
-#: index entries until it writes the index at the end of the call: one rewrite of each address document per call).
-TRANCHE = 252_000  # ten blocks of the generator's addresses: a call rewrites almost no address document of another
+#: PDS seeded per call of the référentiel's seed, which holds the call's address index entries and writes each address
+#: document once at its end: ten of the generator's blocks of addresses, so a call rewrites almost none of another's.
+TRANCHE = 252_000
 
 
 def _auth(code: str) -> dict[str, str]:
@@ -56,7 +56,7 @@ async def _mesurer(nom: str, n: int, appel: Callable[[int], Awaitable[None]]) ->
     return nom, p50, p99, pmax
 
 
-async def main(count: int, requetes: int, database: str, partitions: int, drop: bool = False, graine: int = 42) -> None:
+async def main(count: int, requetes: int, database: str, partitions: int, drop: bool = False, tirage: int = 42) -> None:
     """Seed if needed, then run the scenarios and print p50/p99."""
     # The in-process app takes the published demo accounts (the suppliers' secrets above); a service refuses to start
     # without accounts otherwise.
@@ -75,7 +75,7 @@ async def main(count: int, requetes: int, database: str, partitions: int, drop: 
             inseres += (await seed(settings, min(TRANCHE, count - premier + 1), premier))["pds_inseres"]
             print(f"seed : {premier + min(TRANCHE, count - premier + 1) - 1}/{count} PDS ({time.perf_counter() - debut:.0f} s)", flush=True)
         print(f"seed : {inseres} PDS en {time.perf_counter() - debut:.1f} s")
-    rng = random.Random(graine)
+    rng = random.Random(tirage)
     points = [generate(rng.randint(1, count)) for _ in range(requetes)]
     app = create_app(settings)
     # The app logs every request at INFO through httpx: thousands of lines that would bury the results.
@@ -122,6 +122,6 @@ if __name__ == "__main__":
     parser.add_argument("--database", default="grd_referentiel_bench")
     parser.add_argument("--partitions", type=int, default=Settings().partitions, help="Must match the seeded database.")
     parser.add_argument("--drop", action="store_true", help="Drop the bench database at the end.")
-    parser.add_argument("--seed", type=int, default=42, help="Seed of the random points requested (another seed: other points).")
+    parser.add_argument("--tirage", type=int, default=42, help="Random seed of the points requested (another value: other points).")
     args = parser.parse_args()
-    asyncio.run(main(args.count, args.requests, args.database, args.partitions, args.drop, args.seed))
+    asyncio.run(main(args.count, args.requests, args.database, args.partitions, args.drop, args.tirage))

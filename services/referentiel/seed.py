@@ -113,12 +113,12 @@ async def _completer_adresses(collection: AsyncCollection[dict[str, Any]], deja:
     for d in deja:
         entrees: dict[str, Any] = d["pds"]
         while entrees:
-            filtre = {"_id": d["_id"], **{f"pds.{r}": {"$exists": False} for r in entrees}}
-            if (await collection.update_one(filtre, {"$set": {f"pds.{r}": e for r, e in entrees.items()}})).matched_count:
+            ajout = {"$set": {f"pds.{r}": e for r, e in entrees.items()}}
+            if (await collection.update_one({"_id": d["_id"], **{f"pds.{r}": {"$exists": False} for r in entrees}}, ajout)).matched_count:
                 break
             actuel = await collection.find_one({"_id": d["_id"]}, {"pds": 1})
             if actuel is None:  # removed meanwhile: put the entries back
-                await collection.update_one({"_id": d["_id"]}, {"$set": {f"pds.{r}": e for r, e in entrees.items()}}, upsert=True)
+                await collection.update_one({"_id": d["_id"]}, ajout, upsert=True)
                 break
             entrees = {r: e for r, e in entrees.items() if r not in actuel.get("pds", {})}
 
